@@ -1,0 +1,31 @@
+# The two commands of the README. Both create .venv on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo lint venv clean
+
+venv: $(STAMP)
+
+# torch 2.14.1 + torchvision 0.29.1 are pinned together: PyPI's torchvision only imports beside
+# the torch it was built for, and timm (a dev dependency) needs torchvision.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -e ".[dev,atari,hub]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) -m mnv4_rl.demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mnv4_rl examples tests benchmarks
+	$(VENV)/bin/ruff format --check mnv4_rl examples tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs results

@@ -1,0 +1,48 @@
+"""mnv4_rl: MobileNetV4 vision encoders for reinforcement learning.
+
+Quick start::
+
+    import mnv4_rl
+    model = mnv4_rl.create_model("conv_small", in_channels=4, num_classes=0)
+"""
+
+from .models import (
+    PRETRAINED,
+    VARIANTS,
+    MobileNetV4,
+    ModelSpec,
+    create_model,
+    list_models,
+    mobilenet_v4_custom,
+    mobilenet_v4_hybrid_large,
+    mobilenet_v4_hybrid_medium,
+    mobilenet_v4_large,
+    mobilenet_v4_medium,
+    mobilenet_v4_nano,
+    mobilenet_v4_small,
+)
+from .profiling import count_macs, count_params
+from .weights import LoadSummary, WeightsNotFoundError, load_timm_weights
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRETRAINED",
+    "VARIANTS",
+    "LoadSummary",
+    "MobileNetV4",
+    "ModelSpec",
+    "WeightsNotFoundError",
+    "count_macs",
+    "count_params",
+    "create_model",
+    "list_models",
+    "load_timm_weights",
+    "mobilenet_v4_custom",
+    "mobilenet_v4_hybrid_large",
+    "mobilenet_v4_hybrid_medium",
+    "mobilenet_v4_large",
+    "mobilenet_v4_medium",
+    "mobilenet_v4_nano",
+    "mobilenet_v4_small",
+]

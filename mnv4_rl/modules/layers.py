@@ -1,0 +1,214 @@
+"""Shared building pieces: channel rounding, activations, norms, drop-path, layer scale, conv-norm-act.
+
+Every block in ``mnv4_rl.modules`` is built from these, so the conventions (padding, BatchNorm
+settings, where drop-path and layer scale sit) are written down once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ACTIVATIONS",
+    "NORMS",
+    "BatchNorm2d",
+    "ConvNormAct",
+    "DropPath",
+    "FrozenBatchNorm2d",
+    "LayerScale",
+    "make_activation",
+    "make_divisible",
+    "make_norm",
+]
+
+
+def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never dropping more than 10% below it.
+
+    This is the MobileNet channel-rounding rule (also timm's), so widths match the reference exactly.
+    """
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < round_limit * value:
+        rounded += divisor
+    return rounded
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "gelu": nn.GELU,  # exact (erf) GELU, as the reference hybrid_large uses
+    "silu": lambda: nn.SiLU(inplace=True),
+    "hardswish": lambda: nn.Hardswish(inplace=True),
+}
+
+
+def make_activation(name: str | None) -> nn.Module:
+    """Return a fresh activation module for ``name`` (``None`` gives ``nn.Identity``)."""
+    if name is None:
+        return nn.Identity()
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; known: {sorted(ACTIVATIONS)}") from None
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` that also works on a single value per channel in train mode.
+
+    A training-mode batch of one 1x1 map (batch size 1 at the pooled head, for example) has no
+    variance to normalise with; PyTorch raises there. This layer then normalises with its running
+    statistics, exactly as in eval mode, and leaves them unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.numel() == x.shape[1]:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
+
+
+class FrozenBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm with fixed statistics: always normalises with the running mean and variance.
+
+    The affine weight and bias still train. Train and eval mode compute the same function, which
+    makes it the safest choice for RL (see ``docs/normalisation.md``). The state dict is the same as
+    ``nn.BatchNorm2d``'s, so ImageNet checkpoints load unchanged.
+    """
+
+    uses_running_stats = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+        )
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+    # 8 channels a group where possible: widths in MobileNetV4 are multiples of 8.
+    groups = channels // 8 if channels % 8 == 0 else 1
+    return nn.GroupNorm(groups, channels)
+
+
+NORMS: dict[str, Callable[[int], nn.Module]] = {
+    "batch": BatchNorm2d,
+    "frozen": FrozenBatchNorm2d,
+    "group": _group_norm,
+}
+
+
+def make_norm(name: str, channels: int) -> nn.Module:
+    """Return a 2-D normalisation layer: ``"batch"``, ``"frozen"`` (fixed statistics) or ``"group"``."""
+    try:
+        return NORMS[name](channels)
+    except KeyError:
+        raise ValueError(f"unknown norm {name!r}; known: {sorted(NORMS)}") from None
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: zero a sample's whole residual branch with probability ``rate`` in training."""
+
+    def __init__(self, rate: float = 0.0) -> None:
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rate == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
+class LayerScale(nn.Module):
+    """Learnable per-channel scale on a residual branch (CaiT-style), ``gamma`` initialised small."""
+
+    def __init__(self, channels: int, init_value: float = 1e-5) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), float(init_value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma.view(1, -1, 1, 1)
+
+
+def _uses_running_stats(norm: nn.Module) -> bool:
+    """True when ``norm`` currently computes a fixed affine map (so it can fold into a conv)."""
+    if not isinstance(norm, nn.BatchNorm2d) or norm.running_mean is None:
+        return False
+    return not norm.training or getattr(norm, "uses_running_stats", False)
+
+
+class ConvNormAct(nn.Module):
+    """Conv2d (no bias, "same" padding for odd kernels) -> norm -> activation.
+
+    When the norm is a BatchNorm that uses running statistics (eval mode, or ``"frozen"``), the
+    forward pass folds it into the convolution: one conv with bias instead of conv + BatchNorm. The
+    folded weights are recomputed from the live parameters, so training, ``load_state_dict`` and
+    optimiser steps are always seen. Under ``torch.no_grad``/``inference_mode`` they are cached and
+    reused until a parameter or statistic changes (tracked by tensor version counters).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str | None = "relu",
+        norm: str = "batch",
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
+            groups=groups,
+            bias=False,
+        )
+        self.bn = make_norm(norm, out_channels)
+        self.act = make_activation(act)
+        self.fold_bn = True  # set False to run the plain conv -> BN -> act path
+        self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
+
+    def _fold_key(self) -> tuple:
+        tensors = (self.conv.weight, self.bn.weight, self.bn.bias, self.bn.running_mean, self.bn.running_var)
+        return tuple((t.data_ptr(), t._version) for t in tensors) + (self.bn.eps,)
+
+    def folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The conv weight and bias that compute conv -> BatchNorm (running statistics) in one conv."""
+        bn = self.bn
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        weight = self.conv.weight * scale.view(-1, 1, 1, 1)
+        bias = bn.bias - bn.running_mean * scale
+        return weight, bias
+
+    def _cached_fold(self) -> tuple[torch.Tensor, torch.Tensor]:
+        key = self._fold_key()
+        if self._folded is None or self._folded[0] != key:
+            weight, bias = self.folded_weight_and_bias()
+            self._folded = (key, weight, bias)
+        return self._folded[1], self._folded[2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fold_bn and _uses_running_stats(self.bn):
+            if torch.is_grad_enabled():
+                weight, bias = self.folded_weight_and_bias()  # differentiable, never cached
+            else:
+                weight, bias = self._cached_fold()
+            conv = self.conv
+            x = F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+            return self.act(x)
+        return self.act(self.bn(self.conv(x)))
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 - torch's signature
+        self._folded = None  # .to() / .half() / .cuda() invalidate the cache
+        return super()._apply(fn, recurse)
