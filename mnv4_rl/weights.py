@@ -78,8 +78,9 @@ def adapt_stem_weight(weight: torch.Tensor, in_channels: int) -> tuple[torch.Ten
     """Adapt an RGB stem kernel ``(out, 3, k, k)`` to ``in_channels`` inputs.
 
     1 channel: the sum over RGB (a grey image gives the response of the same grey RGB image).
-    k channels: the RGB kernel repeated along the input axis and scaled by 3/k, so that k copies
-    of one grey frame give the same activation as that frame in RGB.
+    k channels: the RGB kernel repeated along the input axis (R, G, B, R, ...) and scaled by 3/k,
+    which keeps the activations' scale; for a stack of RGB frames (k a multiple of 3), k/3 copies
+    of one RGB image give exactly that image's activation.
     """
     rgb = weight.shape[1]
     if in_channels == rgb:
@@ -149,7 +150,7 @@ def read_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[str
     if path.is_file():
         return _read_file(path)
     hub_id = text.removeprefix("hf-hub:").removeprefix("hf_hub:")
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", hub_id) and not path.suffix in {".pth", ".bin", ".pt"}:
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", hub_id) and path.suffix not in {".pth", ".bin", ".pt"}:
         return _read_file(_download(hub_id))
     raise WeightsNotFoundError(
         f"no checkpoint file at {path}; pass an existing .safetensors/.pth/.bin file, a state dict, "
@@ -179,9 +180,6 @@ class LoadSummary:
         return "\n".join(lines)
 
 
-_HEAD_KEYS = ("conv_head.", "norm_head.", "classifier.")
-
-
 def load_timm_weights(
     model: nn.Module, source: str | os.PathLike | Mapping | nn.Module, verbose: bool = True
 ) -> LoadSummary:
@@ -202,14 +200,18 @@ def load_timm_weights(
         WeightsNotFoundError: a file or hub checkpoint could not be found (the message says where
             to download it and where to put it).
     """
-    summary = LoadSummary(source=source if isinstance(source, str | os.PathLike) else "a state dict")
+    summary = LoadSummary(
+        source=source if isinstance(source, str | os.PathLike) else "a state dict"
+    )
     summary.source = str(summary.source)
     state = convert_timm_state_dict(read_state_dict(source))
     target = model.state_dict()
 
     stem_key = "stem.conv.weight"
     if stem_key in state and stem_key in target and state[stem_key].shape != target[stem_key].shape:
-        state[stem_key], summary.stem = adapt_stem_weight(state[stem_key], target[stem_key].shape[1])
+        state[stem_key], summary.stem = adapt_stem_weight(
+            state[stem_key], target[stem_key].shape[1]
+        )
 
     has_classifier = "classifier.weight" in target
     if "classifier.weight" in state and has_classifier:
@@ -219,15 +221,25 @@ def load_timm_weights(
             summary.classifier = (
                 f"classifier re-initialised: checkpoint has {got[0]} classes, model has {want[0]}"
             )
-    for key in [k for k in state if k.startswith(_HEAD_KEYS) and k not in target]:
-        summary.dropped.append(key)
-        state.pop(key)
-    if summary.dropped:
-        summary.notes.append(f"model has no {'classifier' if 'conv_head.weight' in target else 'head'}: "
-                             f"dropped {len(summary.dropped)} head tensors")
+    for prefixes, what in (
+        (("classifier.",), "model has no classifier"),
+        (("conv_head.", "norm_head."), "model has no head conv (features_only)"),
+    ):
+        if f"{prefixes[0]}weight" in target:
+            continue
+        dropped = [k for k in state if k.startswith(prefixes)]
+        for key in dropped:
+            state.pop(key)
+        if dropped:
+            summary.dropped += dropped
+            summary.notes.append(f"{what}: dropped {len(dropped)} tensors")
 
     # Statistics a GroupNorm model has no place for, and counters a checkpoint may omit.
-    unused_stats = [k for k in state if k not in target and k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    unused_stats = [
+        k
+        for k in state
+        if k not in target and k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    ]
     for key in unused_stats:
         state.pop(key)
     if any(not k.endswith("num_batches_tracked") for k in unused_stats):
@@ -235,13 +247,20 @@ def load_timm_weights(
 
     unexpected = [k for k in state if k not in target]
     missing = [
-        k for k in target
-        if k not in state and not k.endswith("num_batches_tracked") and not k.startswith("classifier.")
+        k
+        for k in target
+        if k not in state
+        and not k.endswith("num_batches_tracked")
+        and not k.startswith("classifier.")
     ]
     if unexpected or missing:
         raise ValueError(
             "checkpoint does not match the model: "
-            + (f"unexpected key {unexpected[0]!r} ({len(unexpected)} in all) " if unexpected else "")
+            + (
+                f"unexpected key {unexpected[0]!r} ({len(unexpected)} in all) "
+                if unexpected
+                else ""
+            )
             + (f"missing key {missing[0]!r} ({len(missing)} in all)" if missing else "")
             + "; is it a checkpoint of the same variant?"
         )

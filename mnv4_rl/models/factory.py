@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .mobilenetv4 import MobileNetV4
-from .specs import VARIANTS, ModelSpec, SESpec, cn, fib, mqa, uib
+from .specs import VARIANTS, ModelSpec, SESpec, fib, mqa, uib
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,9 +30,15 @@ class PretrainedConfig:
 PRETRAINED: dict[str, PretrainedConfig] = {
     "conv_small": PretrainedConfig("timm/mobilenetv4_conv_small.e2400_r224_in1k", 224, top1=73.756),
     "conv_small_050": PretrainedConfig(
-        "timm/mobilenetv4_conv_small_050.e3000_r224_in1k", 224, INCEPTION_MEAN, INCEPTION_STD, 64.778
+        "timm/mobilenetv4_conv_small_050.e3000_r224_in1k",
+        224,
+        INCEPTION_MEAN,
+        INCEPTION_STD,
+        64.778,
     ),
-    "conv_medium": PretrainedConfig("timm/mobilenetv4_conv_medium.e500_r256_in1k", 256, top1=79.916),
+    "conv_medium": PretrainedConfig(
+        "timm/mobilenetv4_conv_medium.e500_r256_in1k", 256, top1=79.916
+    ),
     "conv_large": PretrainedConfig("timm/mobilenetv4_conv_large.e600_r384_in1k", 384, top1=82.974),
     "hybrid_medium": PretrainedConfig(
         "timm/mobilenetv4_hybrid_medium.ix_e550_r256_in1k", 256, top1=81.478
@@ -195,8 +201,16 @@ def custom_spec(
     width = base_channels
     stages = [
         tuple(fib(3, 2, expand, width) for _ in range(FusedIBs)),
-        tuple(b for _ in range(UIB_and_ExtraDWs) for b in (uib(5, 0, 1, expand, width), uib(5, 3, 1, expand, width))),
-        tuple(b for _ in range(SE_and_UIBs) for b in (SESpec(squeeze_ratio), uib(0, 3, 1, expand, width))),
+        tuple(
+            b
+            for _ in range(UIB_and_ExtraDWs)
+            for b in (uib(5, 0, 1, expand, width), uib(5, 3, 1, expand, width))
+        ),
+        tuple(
+            b
+            for _ in range(SE_and_UIBs)
+            for b in (SESpec(squeeze_ratio), uib(0, 3, 1, expand, width))
+        ),
         tuple(
             b
             for _ in range(SE_and_MobileMQAs)

@@ -22,7 +22,9 @@ def build_block(
 ) -> tuple[nn.Module, int]:
     """Instantiate one block from its spec; return it with its output width."""
     if isinstance(spec, ConvBNAct):
-        return ConvNormAct(in_channels, spec.out, spec.kernel, spec.stride, act=act, norm=norm), spec.out
+        return ConvNormAct(
+            in_channels, spec.out, spec.kernel, spec.stride, act=act, norm=norm
+        ), spec.out
     if isinstance(spec, FusedIBSpec):
         block = FusedIB(
             in_channels, spec.out, spec.kernel, spec.stride, spec.expand, act, norm, drop_path
@@ -205,7 +207,11 @@ class MobileNetV4(nn.Module):
             raise ValueError(
                 f"expected {self.in_channels} input channels, got {x.shape[1]} (input shape "
                 f"{tuple(x.shape)}); build the model with in_channels={x.shape[1]}"
-                + (" or pass channels first (N, C, H, W)" if x.shape[-1] == self.in_channels else "")
+                + (
+                    " or pass channels first (N, C, H, W)"
+                    if x.shape[-1] == self.in_channels
+                    else ""
+                )
             )
         height, width = x.shape[-2:]
         if min(height, width) < self.min_input_size:
@@ -216,7 +222,9 @@ class MobileNetV4(nn.Module):
                 f"ResizeObservation wrapper)"
             )
         if not x.is_floating_point():
-            raise TypeError(f"expected a floating-point input, got {x.dtype}; convert with x.float()")
+            raise TypeError(
+                f"expected a floating-point input, got {x.dtype}; convert with x.float()"
+            )
 
     # ---------------------------------------------------------------------------------- forward
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:

@@ -180,7 +180,13 @@ class ConvNormAct(nn.Module):
         self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     def _fold_key(self) -> tuple:
-        tensors = (self.conv.weight, self.bn.weight, self.bn.bias, self.bn.running_mean, self.bn.running_var)
+        tensors = (
+            self.conv.weight,
+            self.bn.weight,
+            self.bn.bias,
+            self.bn.running_mean,
+            self.bn.running_var,
+        )
         return tuple((t.data_ptr(), t._version) for t in tensors) + (self.bn.eps,)
 
     def folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:

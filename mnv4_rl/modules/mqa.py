@@ -48,15 +48,21 @@ class MobileMQA(nn.Module):
         self.norm = make_norm(norm, channels)
         self.query = nn.Conv2d(channels, num_heads * key_dim, 1, bias=False)
         if kv_stride > 1:
-            self.key_down = ConvNormAct(channels, channels, kv_kernel, kv_stride, channels, None, norm)
-            self.value_down = ConvNormAct(channels, channels, kv_kernel, kv_stride, channels, None, norm)
+            self.key_down = ConvNormAct(
+                channels, channels, kv_kernel, kv_stride, channels, None, norm
+            )
+            self.value_down = ConvNormAct(
+                channels, channels, kv_kernel, kv_stride, channels, None, norm
+            )
         else:
             self.key_down = self.value_down = nn.Identity()
         self.key = nn.Conv2d(channels, key_dim, 1, bias=False)
         self.value = nn.Conv2d(channels, value_dim, 1, bias=False)
         self.output = nn.Conv2d(num_heads * value_dim, channels, 1, bias=False)
         self.layer_scale = (
-            LayerScale(channels, layer_scale_init) if layer_scale_init is not None else nn.Identity()
+            LayerScale(channels, layer_scale_init)
+            if layer_scale_init is not None
+            else nn.Identity()
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 

@@ -17,6 +17,11 @@ class Stem(ConvNormAct):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, act: str = "relu", norm: str = "batch", stride: int = 2
+        self,
+        in_channels: int,
+        out_channels: int,
+        act: str = "relu",
+        norm: str = "batch",
+        stride: int = 2,
     ) -> None:
         super().__init__(in_channels, out_channels, 3, stride=stride, act=act, norm=norm)

@@ -44,21 +44,29 @@ class UIB(nn.Module):
     ) -> None:
         super().__init__()
         if stride > 1 and not (start_kernel or mid_kernel):
-            raise ValueError("a strided UIB needs a start or mid depthwise conv to carry the stride")
+            raise ValueError(
+                "a strided UIB needs a start or mid depthwise conv to carry the stride"
+            )
         mid = make_divisible(in_channels * expand_ratio)
         start_stride = 1 if mid_kernel else stride
         self.dw_start = (
-            ConvNormAct(in_channels, in_channels, start_kernel, start_stride, in_channels, None, norm)
+            ConvNormAct(
+                in_channels, in_channels, start_kernel, start_stride, in_channels, None, norm
+            )
             if start_kernel
             else nn.Identity()
         )
         self.pw_exp = ConvNormAct(in_channels, mid, 1, act=act, norm=norm)
         self.dw_mid = (
-            ConvNormAct(mid, mid, mid_kernel, stride, mid, act, norm) if mid_kernel else nn.Identity()
+            ConvNormAct(mid, mid, mid_kernel, stride, mid, act, norm)
+            if mid_kernel
+            else nn.Identity()
         )
         self.pw_proj = ConvNormAct(mid, out_channels, 1, act=None, norm=norm)
         self.layer_scale = (
-            LayerScale(out_channels, layer_scale_init) if layer_scale_init is not None else nn.Identity()
+            LayerScale(out_channels, layer_scale_init)
+            if layer_scale_init is not None
+            else nn.Identity()
         )
         self.has_skip = stride == 1 and in_channels == out_channels
         self.drop_path = DropPath(drop_path) if self.has_skip and drop_path > 0 else nn.Identity()
@@ -69,7 +77,9 @@ class UIB(nn.Module):
         return x + self.drop_path(out) if self.has_skip else out
 
 
-def ExtraDW(in_channels: int, out_channels: int, start_kernel: int = 3, mid_kernel: int = 3, **kwargs) -> UIB:  # noqa: N802
+def ExtraDW(
+    in_channels: int, out_channels: int, start_kernel: int = 3, mid_kernel: int = 3, **kwargs
+) -> UIB:  # noqa: N802
     """UIB with both depthwise convs (the paper's "ExtraDW")."""
     return UIB(in_channels, out_channels, start_kernel, mid_kernel, **kwargs)
 
