@@ -1,0 +1,39 @@
+"""Stable-Baselines3 integration: MobileNetV4 feature extractors and ``policy_kwargs`` helpers.
+
+Stable import paths (SB3 stores the extractor class by module and name in every saved model):
+``mnv4_rl.sb3.MobileNetV4Extractor``, ``mnv4_rl.sb3.MNv4NanoExtractor`` ... all defined in
+:mod:`mnv4_rl.sb3.extractors`.
+"""
+
+from .extractors import (
+    LAYOUTS,
+    FrameLayout,
+    MNv4HybridLargeExtractor,
+    MNv4HybridMediumExtractor,
+    MNv4LargeExtractor,
+    MNv4MediumExtractor,
+    MNv4NanoExtractor,
+    MNv4SmallExtractor,
+    MobileNetV4CombinedExtractor,
+    MobileNetV4Extractor,
+    default_norm,
+    resolve_layout,
+)
+from .policies import ALGOS, mnv4_policy_kwargs
+
+__all__ = [
+    "ALGOS",
+    "LAYOUTS",
+    "FrameLayout",
+    "MNv4HybridLargeExtractor",
+    "MNv4HybridMediumExtractor",
+    "MNv4LargeExtractor",
+    "MNv4MediumExtractor",
+    "MNv4NanoExtractor",
+    "MNv4SmallExtractor",
+    "MobileNetV4CombinedExtractor",
+    "MobileNetV4Extractor",
+    "default_norm",
+    "mnv4_policy_kwargs",
+    "resolve_layout",
+]

@@ -1,0 +1,84 @@
+"""``policy_kwargs`` for SB3 algorithms with a MobileNetV4 encoder."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from .extractors import MobileNetV4CombinedExtractor, MobileNetV4Extractor
+
+__all__ = ["ALGOS", "mnv4_policy_kwargs"]
+
+# The head each algorithm gets on top of the features, when not overridden.
+# PPO/A2C/DQN/QR-DQN: what SB3 gives NatureCNN (only the final linear layers), so the encoder is
+# compared with NatureCNN like for like (any other extractor class gets [64, 64] by default).
+# SAC: SB3's own SAC default [256, 256]; its critic concatenates features and action, and a
+# Q-function that is linear in the action cannot represent continuous-control values.
+ALGOS: dict[str, dict[str, Any]] = {
+    "ppo": {"net_arch": []},
+    "a2c": {"net_arch": []},
+    "dqn": {"net_arch": []},
+    "qrdqn": {"net_arch": []},
+    "sac": {"net_arch": [256, 256]},
+}
+_ALIASES = {"qr-dqn": "qrdqn", "qr_dqn": "qrdqn"}
+_EXTRACTOR_OPTIONS = set(inspect.signature(MobileNetV4Extractor.__init__).parameters) - {
+    "self",
+    "observation_space",
+    "model_kwargs",
+} | {"drop_rate", "drop_path_rate", "channels_last", "image_keys"}
+
+
+def mnv4_policy_kwargs(
+    variant: str = "nano",
+    algo: str = "ppo",
+    pretrained: bool | str | Path | dict | None = None,
+    features_dim: int = 512,
+    dict_observations: bool = False,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """``policy_kwargs`` that put a MobileNetV4 encoder into an SB3 (or sb3-contrib) algorithm.
+
+    Use with ``"CnnPolicy"`` (``"MultiInputPolicy"`` with ``dict_observations=True``)::
+
+        PPO("CnnPolicy", env, policy_kwargs=mnv4_policy_kwargs("nano", "ppo"))
+
+    Pretrained weights survive the policy's construction without ``ortho_init=False``: the
+    extractor's ``apply`` keeps SB3's orthogonal init away from the backbone (only the projection
+    and SB3's heads get it, as with NatureCNN).
+
+    Args:
+        variant: a :func:`mnv4_rl.create_model` name (``"nano"``, ``"small"``...).
+        algo: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"`` or ``"sac"``: picks the default
+            ``net_arch`` (see :data:`ALGOS`).
+        pretrained: the extractor's ``pretrained`` (``True``, a hub id, a file, a state dict).
+        features_dim: the encoder's output width (``cnn_output_dim`` per image key for Dict spaces).
+        dict_observations: use :class:`MobileNetV4CombinedExtractor` (Dict observation spaces).
+        **overrides: extractor options (``norm``, ``normalized_image``, ``layout``,
+            ``frame_channels``, ``in_channels``, ``drop_path_rate``...) go to
+            ``features_extractor_kwargs``; anything else (``net_arch``, ``ortho_init``,
+            ``share_features_extractor``, ``optimizer_kwargs``...) is a policy keyword.
+
+    Raises:
+        ValueError: an unknown ``algo`` (the message lists the known ones).
+    """
+    key = _ALIASES.get(algo.lower(), algo.lower())
+    if key not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
+    extractor_kwargs: dict[str, Any] = {"variant": variant, "pretrained": pretrained}
+    if dict_observations:
+        extractor_class: type = MobileNetV4CombinedExtractor
+        extractor_kwargs["cnn_output_dim"] = features_dim
+    else:
+        extractor_class = MobileNetV4Extractor
+        extractor_kwargs["features_dim"] = features_dim
+    extractor_kwargs.update(overrides.pop("features_extractor_kwargs", {}))
+    for name in [n for n in overrides if n in _EXTRACTOR_OPTIONS]:
+        extractor_kwargs[name] = overrides.pop(name)
+    return {
+        "features_extractor_class": extractor_class,
+        "features_extractor_kwargs": extractor_kwargs,
+        **ALGOS[key],
+        **overrides,
+    }

@@ -1,0 +1,341 @@
+"""MobileNetV4 extractors inside real SB3 / sb3-contrib algorithms, on ale-py Atari and a small RGB env.
+
+Budgets are tiny (a few hundred steps): these tests check that everything runs and trains, not
+that the agent learns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import ale_py
+import gymnasium as gym
+import numpy as np
+import pytest
+import timm
+import torch
+from gymnasium.wrappers import FrameStackObservation
+from sb3_contrib import QRDQN
+from stable_baselines3 import A2C, DQN, PPO, SAC
+from stable_baselines3.common.env_util import make_atari_env
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
+
+from mnv4_rl.sb3 import (
+    MNv4NanoExtractor,
+    MobileNetV4CombinedExtractor,
+    MobileNetV4Extractor,
+    mnv4_policy_kwargs,
+)
+from mnv4_rl.weights import convert_timm_state_dict
+
+gym.register_envs(ale_py)
+SIZE = 48
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on a busy 2-core machine two spinning threads run ~100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class ColourEnv(gym.Env):
+    """A tiny RGB env: each frame is one random colour; the agent is paid for telling red from blue.
+
+    Args:
+        continuous: ``Box(-1, 1, (1,))`` actions (for SAC), else ``Discrete(2)``.
+        as_float: float32 frames in [0, 1] instead of uint8 [0, 255].
+        dict_obs: a ``Dict`` observation with the frame under "pixels" and a vector under "state".
+    """
+
+    def __init__(self, continuous: bool = False, as_float: bool = False, dict_obs: bool = False):
+        self.as_float, self.dict_obs = as_float, dict_obs
+        shape = (SIZE, SIZE, 3)
+        pixels = (
+            gym.spaces.Box(0.0, 1.0, shape, np.float32)
+            if as_float
+            else gym.spaces.Box(0, 255, shape, np.uint8)
+        )
+        state = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.observation_space = (
+            gym.spaces.Dict({"pixels": pixels, "state": state}) if dict_obs else pixels
+        )
+        self.action_space = (
+            gym.spaces.Box(-1.0, 1.0, (1,), np.float32) if continuous else gym.spaces.Discrete(2)
+        )
+        self._colour = np.zeros(3, np.uint8)
+        self._t = 0
+
+    def _obs(self):
+        frame = np.broadcast_to(self._colour, (SIZE, SIZE, 3)).copy()
+        if self.as_float:
+            frame = frame.astype(np.float32) / 255.0
+        if self.dict_obs:
+            return {"pixels": frame, "state": np.zeros(2, np.float32)}
+        return frame
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._colour = self.np_random.integers(0, 256, 3).astype(np.uint8)
+        return self._obs(), {}
+
+    def step(self, action):
+        red = self._colour[0] > self._colour[2]
+        choice = float(np.asarray(action).ravel()[0]) > 0.5 if self._continuous else bool(action)
+        reward = 1.0 if choice == red else 0.0
+        self._t += 1
+        self._colour = self.np_random.integers(0, 256, 3).astype(np.uint8)
+        return self._obs(), reward, False, self._t >= 16, {}
+
+    @property
+    def _continuous(self) -> bool:
+        return isinstance(self.action_space, gym.spaces.Box)
+
+
+def atari_env(n_envs: int = 2):
+    return VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=n_envs, seed=0), n_stack=4)
+
+
+SHORT = {
+    PPO: dict(n_steps=64, batch_size=64, n_epochs=1),
+    A2C: dict(n_steps=8),
+    DQN: dict(learning_starts=64, buffer_size=1000, batch_size=32, train_freq=4),
+    QRDQN: dict(learning_starts=64, buffer_size=1000, batch_size=32, train_freq=4),
+    SAC: dict(learning_starts=32, buffer_size=500, batch_size=16, train_freq=8),
+}
+ALGO_NAME = {PPO: "ppo", A2C: "a2c", DQN: "dqn", QRDQN: "qrdqn", SAC: "sac"}
+
+
+def _extractor(model) -> MobileNetV4Extractor:
+    """The (online) encoder: DQN-like policies keep it in q_net, SAC in its actor."""
+    if isinstance(model, DQN):
+        return model.q_net.features_extractor
+    if isinstance(model, QRDQN):
+        return model.quantile_net.features_extractor
+    if isinstance(model, SAC):
+        return model.policy.actor.features_extractor
+    return model.policy.features_extractor
+
+
+def _backbone_copy(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in _extractor(model).backbone.state_dict().items()}
+
+
+def _changed(before: dict, model) -> bool:
+    after = _extractor(model).backbone.state_dict()
+    return any(
+        not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point()
+    )
+
+
+@pytest.mark.parametrize("algo", [PPO, A2C, DQN])
+def test_learns_a_few_hundred_steps_on_atari(algo) -> None:
+    env = atari_env()
+    assert env.observation_space.shape == (84, 84, 4)  # channel-last: SB3 transposes it
+    model = algo(
+        "CnnPolicy",
+        env,
+        policy_kwargs=mnv4_policy_kwargs("nano", ALGO_NAME[algo]),
+        seed=0,
+        **SHORT[algo],
+    )
+    assert isinstance(_extractor(model), MobileNetV4Extractor)
+    assert model.policy.observation_space.shape == (4, 84, 84)
+    before = _backbone_copy(model)
+    model.learn(total_timesteps=256)
+    assert model.num_timesteps >= 256
+    assert _changed(before, model), "the encoder did not train"
+    env.close()
+
+
+def _colour_vec_env(layout: str, **env_kwargs):
+    """The colour env with frame stacks in the given layout."""
+    if (
+        layout == "khwc"
+    ):  # gymnasium FrameStackObservation on RGB: (k, H, W, 3), SB3 rejects NatureCNN
+        env = DummyVecEnv([lambda: FrameStackObservation(ColourEnv(**env_kwargs), 2)] * 2)
+        assert env.observation_space.shape == (2, SIZE, SIZE, 3)
+        return env
+    env = VecFrameStack(DummyVecEnv([lambda: ColourEnv(**env_kwargs)] * 2), n_stack=2)
+    if layout == "chw":
+        env = VecTransposeImage(env)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("algo", "layout", "env_kwargs", "extra"),
+    [
+        (PPO, "khwc", {}, {}),
+        (A2C, "hwc", {"as_float": True}, {"normalized_image": True}),  # float: SB3 won't transpose
+        (DQN, "hwc", {}, {"norm": "batch"}),  # uint8 channel-last: SB3 transposes
+        (QRDQN, "chw", {}, {}),
+        (SAC, "hwc", {"continuous": True}, {}),
+    ],
+)
+def test_learns_on_synthetic_rgb_frames(algo, layout, env_kwargs, extra) -> None:
+    env = _colour_vec_env(layout, **env_kwargs)
+    kwargs = mnv4_policy_kwargs("nano", ALGO_NAME[algo], features_dim=64, **extra)
+    model = algo("CnnPolicy", env, policy_kwargs=kwargs, seed=0, **SHORT[algo])
+    extractor = _extractor(model)
+    assert extractor.frames.frames == 2 and extractor.frames.frame_channels == 3
+    if "norm" in extra:
+        assert extractor.norm == extra["norm"]
+    model.learn(total_timesteps=128 if algo is SAC else 256)
+    assert model.num_timesteps >= 128
+
+
+def test_multi_input_policy_with_dict_observations() -> None:
+    env = DummyVecEnv([lambda: ColourEnv(dict_obs=True)] * 2)
+    kwargs = mnv4_policy_kwargs("nano", "ppo", features_dim=32, dict_observations=True)
+    model = PPO("MultiInputPolicy", env, policy_kwargs=kwargs, seed=0, **SHORT[PPO])
+    assert isinstance(model.policy.features_extractor, MobileNetV4CombinedExtractor)
+    assert model.policy.features_extractor.features_dim == 32 + 2
+    model.learn(total_timesteps=128)
+
+
+def test_named_extractor_class_with_no_argument() -> None:
+    env = _colour_vec_env("chw")
+    model = PPO(
+        "CnnPolicy",
+        env,
+        policy_kwargs=dict(features_extractor_class=MNv4NanoExtractor, net_arch=[]),
+        **SHORT[PPO],
+    )
+    assert model.policy.features_extractor.features_dim == 512
+    model.learn(total_timesteps=128)
+
+
+def _timm_checkpoint(tmp_path):
+    model = timm.create_model("mobilenetv4_conv_small_050")
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "mnv4_nano_in1k.pth"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+@pytest.mark.parametrize("algo", [PPO, DQN])
+def test_pretrained_weights_survive_policy_construction(algo, tmp_path) -> None:
+    """SB3 re-initialises extractors orthogonally (#1541); the backbone must keep the checkpoint."""
+    timm_model, path = _timm_checkpoint(tmp_path)
+    env = _colour_vec_env("chw")  # 2 RGB frames: 6 channels
+    with pytest.warns(UserWarning, match="stem adapted to 2 stacked RGB frames"):
+        model = algo(
+            "CnnPolicy",
+            env,
+            policy_kwargs=mnv4_policy_kwargs("nano", ALGO_NAME[algo], pretrained=path),
+            **SHORT[algo],
+        )
+    expected = convert_timm_state_dict(timm_model.state_dict())
+    stem = expected["stem.conv.weight"]
+    expected["stem.conv.weight"] = stem.repeat(1, 2, 1, 1) / 2
+    if algo is PPO:
+        assert model.policy.ortho_init  # SB3's default stays on: only the projection gets it
+        extractors = [model.policy.features_extractor]
+    else:
+        extractors = [model.q_net.features_extractor, model.q_net_target.features_extractor]
+    for extractor in extractors:
+        assert extractor.norm == "frozen"
+        for key, value in extractor.backbone.state_dict().items():
+            if key.endswith("num_batches_tracked"):
+                continue
+            torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=key)
+
+
+LOAD_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import torch
+    from stable_baselines3 import DQN, PPO
+
+    algo = {"PPO": PPO, "DQN": DQN}[sys.argv[1]]
+    model = algo.load(sys.argv[2], device="cpu")
+    obs = np.load(sys.argv[3])
+    actions, _ = model.predict(obs, deterministic=True)
+    with torch.no_grad():
+        tensor = model.policy.obs_to_tensor(obs)[0]
+        if sys.argv[1] == "PPO":
+            scores = model.policy.get_distribution(tensor).distribution.logits
+        else:
+            scores = model.q_net(tensor)
+    policy = model.q_net if sys.argv[1] == "DQN" else model.policy
+    np.savez(sys.argv[4], actions=actions, scores=scores.numpy(),
+             cls=type(policy.features_extractor).__module__)
+    """
+)
+
+
+@pytest.mark.parametrize(("algo", "layout"), [(PPO, "khwc"), (DQN, "hwc")])
+def test_save_and_load_in_a_fresh_process(algo, layout, tmp_path) -> None:
+    env = _colour_vec_env(layout)
+    extra = {"pretrained": _timm_checkpoint(tmp_path)[1]} if algo is PPO else {"norm": "batch"}
+    with pytest.warns(UserWarning) if algo is PPO else contextlib.nullcontext():
+        model = algo(
+            "CnnPolicy",
+            env,
+            policy_kwargs=mnv4_policy_kwargs("nano", ALGO_NAME[algo], features_dim=64, **extra),
+            seed=0,
+            **SHORT[algo],
+        )
+    model.learn(total_timesteps=128)
+    model.save(tmp_path / "model")
+
+    obs = np.stack([env.observation_space.sample() for _ in range(6)])
+    np.save(tmp_path / "obs.npy", obs)
+    actions, _ = model.predict(obs, deterministic=True)
+    with torch.no_grad():
+        tensor = model.policy.obs_to_tensor(obs)[0]
+        model.policy.set_training_mode(False)
+        if algo is PPO:
+            scores = model.policy.get_distribution(tensor).distribution.logits
+        else:
+            scores = model.q_net(tensor)
+    script = tmp_path / "load.py"
+    script.write_text(LOAD_SCRIPT)
+    env_vars = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "loaded.npz"
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            algo.__name__,
+            str(tmp_path / "model.zip"),
+            str(tmp_path / "obs.npy"),
+            str(out),
+        ],
+        check=True,
+        env=env_vars,
+        timeout=120,
+    )
+    loaded = np.load(out)
+    assert str(loaded["cls"]) == "mnv4_rl.sb3.extractors"
+    np.testing.assert_array_equal(loaded["actions"], actions)
+    np.testing.assert_allclose(loaded["scores"], scores.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_policy_kwargs_per_algo() -> None:
+    assert mnv4_policy_kwargs(algo="ppo")["net_arch"] == []
+    assert mnv4_policy_kwargs(algo="QR-DQN")["net_arch"] == []
+    assert mnv4_policy_kwargs(algo="sac")["net_arch"] == [256, 256]
+    kwargs = mnv4_policy_kwargs("small", "dqn", features_dim=256, norm="batch", net_arch=[64])
+    assert kwargs["features_extractor_class"] is MobileNetV4Extractor
+    assert kwargs["features_extractor_kwargs"] == {
+        "variant": "small",
+        "pretrained": None,
+        "features_dim": 256,
+        "norm": "batch",
+    }
+    assert kwargs["net_arch"] == [64]
+    with pytest.raises(ValueError, match="unknown algo 'td3'; known: ppo, a2c, dqn, qrdqn, sac"):
+        mnv4_policy_kwargs(algo="td3")
