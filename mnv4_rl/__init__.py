@@ -6,6 +6,7 @@ Quick start::
     model = mnv4_rl.create_model("conv_small", in_channels=4, num_classes=0)
 """
 
+from .accel import compile_model
 from .models import (
     PRETRAINED,
     VARIANTS,
@@ -33,6 +34,7 @@ __all__ = [
     "MobileNetV4",
     "ModelSpec",
     "WeightsNotFoundError",
+    "compile_model",
     "count_macs",
     "count_params",
     "create_model",

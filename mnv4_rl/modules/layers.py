@@ -206,8 +206,9 @@ class ConvNormAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold_bn and _uses_running_stats(self.bn):
-            if torch.is_grad_enabled():
-                weight, bias = self.folded_weight_and_bias()  # differentiable, never cached
+            if torch.is_grad_enabled() or torch.compiler.is_compiling():
+                # differentiable, never cached; a compiled graph folds it once per call itself
+                weight, bias = self.folded_weight_and_bias()
             else:
                 weight, bias = self._cached_fold()
             conv = self.conv

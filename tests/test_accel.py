@@ -1,0 +1,52 @@
+"""The opt-in compiled path gives the eager model's outputs and gradients, and falls back safely."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import relative_error
+
+import mnv4_rl
+
+
+def test_compiled_rollouts_equal_eager_and_training_stays_eager() -> None:
+    model = mnv4_rl.create_model("nano", in_channels=4, num_classes=0).eval()
+    fast = mnv4_rl.compile_model(model)
+    x = torch.rand(8, 4, 84, 84)
+    with torch.inference_mode():
+        eager, compiled = model(x), fast(x)
+    assert not fast._failed
+    assert relative_error(compiled, eager) < 1e-5
+    assert fast.state_dict().keys() == {f"module.{k}" for k in model.state_dict()}
+    assert fast.head_hidden_size == 1280  # attributes of the wrapped model are reachable
+
+    # Training calls (autograd on) run the same parameters eagerly: same gradients.
+    model.train()
+    fast(x).square().mean().backward()
+    compiled_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model(x).square().mean().backward()
+    for got, expected in zip(compiled_grads, (p.grad for p in model.parameters()), strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+def test_compiler_failure_falls_back_to_eager_with_a_warning() -> None:
+    def broken_backend(graph_module, example_inputs):
+        raise RuntimeError("no C++ compiler on this machine")
+
+    model = mnv4_rl.create_model("nano", num_classes=0).eval()
+    fast = mnv4_rl.compile_model(model, backend=broken_backend)
+    x = torch.rand(2, 3, 64, 64)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*running the eager model"):
+        with torch.no_grad():
+            out = fast(x)
+    assert fast._failed
+    with torch.no_grad():
+        torch.testing.assert_close(out, model(x))
+
+
+def test_input_errors_are_not_swallowed_by_the_fallback() -> None:
+    fast = mnv4_rl.compile_model(mnv4_rl.create_model("nano", in_channels=4).eval())
+    with pytest.raises(ValueError, match="expected 4 input channels, got 3"), torch.no_grad():
+        fast(torch.rand(1, 3, 64, 64))
+    assert not fast._failed
