@@ -258,29 +258,45 @@ LOAD_SCRIPT = textwrap.dedent(
     import numpy as np
     import torch
     from stable_baselines3 import DQN, PPO
+    from mnv4_rl.sb3 import load_model
 
-    algo = {"PPO": PPO, "DQN": DQN}[sys.argv[1]]
-    model = algo.load(sys.argv[2], device="cpu")
-    obs = np.load(sys.argv[3])
+    algo_name, path, obs_path, out_path, loader = sys.argv[1:]
+    algo = {"PPO": PPO, "DQN": DQN}[algo_name]
+    if loader == "load_model":
+        model = load_model(algo, path, device="cpu")
+    else:
+        model = algo.load(path, device="cpu")
+    obs = np.load(obs_path)
     actions, _ = model.predict(obs, deterministic=True)
     with torch.no_grad():
         tensor = model.policy.obs_to_tensor(obs)[0]
-        if sys.argv[1] == "PPO":
+        if algo_name == "PPO":
             scores = model.policy.get_distribution(tensor).distribution.logits
         else:
             scores = model.q_net(tensor)
-    policy = model.q_net if sys.argv[1] == "DQN" else model.policy
-    np.savez(sys.argv[4], actions=actions, scores=scores.numpy(),
+    policy = model.q_net if algo_name == "DQN" else model.policy
+    np.savez(out_path, actions=actions, scores=scores.numpy(),
              cls=type(policy.features_extractor).__module__)
     """
 )
 
 
-@pytest.mark.parametrize(("algo", "layout"), [(PPO, "khwc"), (DQN, "hwc")])
-def test_save_and_load_in_a_fresh_process(algo, layout, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("algo", "layout", "extra", "loader"),
+    [
+        (PPO, "chw", {}, "load"),
+        (DQN, "hwc", {"norm": "batch"}, "load"),
+        # the pretrained checkpoint is deleted before loading: load_model does not need it
+        (PPO, "khwc", {"pretrained": True}, "load_model"),
+    ],
+)
+def test_save_and_load_in_a_fresh_process(algo, layout, extra, loader, tmp_path) -> None:
     env = _colour_vec_env(layout)
-    extra = {"pretrained": _timm_checkpoint(tmp_path)[1]} if algo is PPO else {"norm": "batch"}
-    with pytest.warns(UserWarning) if algo is PPO else contextlib.nullcontext():
+    checkpoint = None
+    if extra.get("pretrained"):
+        checkpoint = _timm_checkpoint(tmp_path)[1]
+        extra = {"pretrained": checkpoint}
+    with pytest.warns(UserWarning) if checkpoint else contextlib.nullcontext():
         model = algo(
             "CnnPolicy",
             env,
@@ -290,6 +306,8 @@ def test_save_and_load_in_a_fresh_process(algo, layout, tmp_path) -> None:
         )
     model.learn(total_timesteps=128)
     model.save(tmp_path / "model")
+    if checkpoint:
+        checkpoint.unlink()
 
     obs = np.stack([env.observation_space.sample() for _ in range(6)])
     np.save(tmp_path / "obs.npy", obs)
@@ -303,25 +321,34 @@ def test_save_and_load_in_a_fresh_process(algo, layout, tmp_path) -> None:
             scores = model.q_net(tensor)
     script = tmp_path / "load.py"
     script.write_text(LOAD_SCRIPT)
-    env_vars = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "loaded.npz"
+    args = [tmp_path / "model.zip", tmp_path / "obs.npy", out, loader]
     subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            algo.__name__,
-            str(tmp_path / "model.zip"),
-            str(tmp_path / "obs.npy"),
-            str(out),
-        ],
+        [sys.executable, str(script), algo.__name__, *map(str, args)],
         check=True,
-        env=env_vars,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
         timeout=120,
     )
     loaded = np.load(out)
     assert str(loaded["cls"]) == "mnv4_rl.sb3.extractors"
     np.testing.assert_array_equal(loaded["actions"], actions)
     np.testing.assert_allclose(loaded["scores"], scores.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_plain_load_needs_the_pretrained_checkpoint(tmp_path) -> None:
+    """Why load_model exists: SB3 rebuilds the extractor, which reads the checkpoint again."""
+    checkpoint = _timm_checkpoint(tmp_path)[1]
+    with pytest.warns(UserWarning):
+        model = PPO(
+            "CnnPolicy",
+            _colour_vec_env("chw"),
+            policy_kwargs=mnv4_policy_kwargs("nano", pretrained=checkpoint, features_dim=64),
+            **SHORT[PPO],
+        )
+    model.save(tmp_path / "model")
+    checkpoint.unlink()
+    with pytest.raises(FileNotFoundError, match="mnv4_nano_in1k.pth"):
+        PPO.load(tmp_path / "model.zip")
 
 
 def test_policy_kwargs_per_algo() -> None:

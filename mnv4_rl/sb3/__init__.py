@@ -19,7 +19,7 @@ from .extractors import (
     default_norm,
     resolve_layout,
 )
-from .policies import ALGOS, mnv4_policy_kwargs
+from .policies import ALGOS, load_model, mnv4_policy_kwargs
 
 __all__ = [
     "ALGOS",
@@ -34,6 +34,7 @@ __all__ = [
     "MobileNetV4CombinedExtractor",
     "MobileNetV4Extractor",
     "default_norm",
+    "load_model",
     "mnv4_policy_kwargs",
     "resolve_layout",
 ]

@@ -288,6 +288,8 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
             id, a local ``.safetensors``/``.pth`` file or a state dict.
         normalized_image: the (float) space already holds values in ``[0, 1]``.
         norm: ``"batch"``, ``"group"`` or ``"frozen"``; ``None`` picks :func:`default_norm`.
+        input_norm: normalise inputs with the variant's pretraining mean/std
+            (``PRETRAINED[variant]``); ``None``: exactly when ``pretrained`` is given.
         layout: ``"auto"`` or one of :data:`LAYOUTS`.
         frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
         in_channels: total channels ``k*c`` given explicitly, to accept frames that are neither
@@ -309,6 +311,7 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         pretrained: bool | str | Path | dict | None = None,
         normalized_image: bool = False,
         norm: str | None = None,
+        input_norm: bool | None = None,
         layout: str = "auto",
         frame_channels: int | None = None,
         in_channels: int | None = None,
@@ -345,17 +348,30 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
             nn.Linear(self.backbone.head_hidden_size, features_dim), nn.ReLU()
         )
         self.pretrained_summary: LoadSummary | None = None
-        self.register_buffer("input_mean", None, persistent=False)
-        self.register_buffer("input_std", None, persistent=False)
-        if pretrained:
-            self._load_pretrained(pretrained)
-
-    # ---------------------------------------------------------------------------- pretrained
-    def _load_pretrained(self, pretrained: bool | str | Path | dict) -> None:
-        base, tag = resolve_name(self.variant)
+        base, tag = resolve_name(variant)
         config = PRETRAINED.get(base)
         mean, std = (config.mean, config.std) if config else (IMAGENET_MEAN, IMAGENET_STD)
-        source: Any = default_pretrained_source(base, tag) if pretrained is True else pretrained
+        self.input_norm = bool(pretrained) if input_norm is None else input_norm
+        self.register_buffer("input_mean", None, persistent=False)
+        self.register_buffer("input_std", None, persistent=False)
+        if self.input_norm:
+            self._set_input_stats(mean, std)
+        if pretrained:
+            source: Any = default_pretrained_source(base, tag) if pretrained is True else pretrained
+            self._load_pretrained(source, mean, std)
+
+    # ---------------------------------------------------------------------------- pretrained
+    def _set_input_stats(self, mean: tuple, std: tuple) -> None:
+        """Per-channel mean/std: RGB ones repeated per frame; their averages for other frames."""
+        if self.frames.frame_channels == 3:
+            mean_c, std_c = list(mean) * self.frames.frames, list(std) * self.frames.frames
+        else:
+            mean_c = [float(np.mean(mean))] * self.frames.channels
+            std_c = [float(np.mean(std))] * self.frames.channels
+        self.input_mean = torch.tensor(mean_c).view(1, -1, 1, 1)
+        self.input_std = torch.tensor(std_c).view(1, -1, 1, 1)
+
+    def _load_pretrained(self, source: Any, mean: tuple, std: tuple) -> None:
         state = convert_timm_state_dict(read_state_dict(source))
         stem_note = _adapt_stem(state, self.frames, mean, std)
         summary = load_timm_weights(self.backbone, state, verbose=False)
@@ -363,15 +379,6 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         summary.notes[:0] = [n for n in (self.frames.guessed, stem_note) if n]
         self.pretrained_summary = summary
         warnings.warn(f"{type(self).__name__}: {summary}", UserWarning, stacklevel=3)
-
-        c = self.frames.frame_channels
-        if c == 3:
-            mean_c, std_c = list(mean) * self.frames.frames, list(std) * self.frames.frames
-        else:  # gray frames (and generic channels): the average of the RGB statistics
-            mean_c = [float(np.mean(mean))] * self.frames.channels
-            std_c = [float(np.mean(std))] * self.frames.channels
-        self.input_mean = torch.tensor(mean_c).view(1, -1, 1, 1)
-        self.input_std = torch.tensor(std_c).view(1, -1, 1, 1)
 
     # ------------------------------------------------------------------------------- forward
     def to_nchw(self, observations: torch.Tensor) -> torch.Tensor:
@@ -413,7 +420,7 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         return (
             f"variant={self.variant!r}, layout={f.layout!r}, "
             f"frames={f.frames}x{f.frame_channels}ch {f.height}x{f.width}, norm={self.norm!r}, "
-            f"divide_by_255={self.divide_by_255}, "
+            f"divide_by_255={self.divide_by_255}, input_norm={self.input_norm}, "
             f"pretrained={self.pretrained_summary is not None}"
         )
 

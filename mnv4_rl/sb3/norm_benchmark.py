@@ -4,6 +4,11 @@ For each norm, the backbone + projection of :class:`~mnv4_rl.sb3.MobileNetV4Extr
 a training step (forward + backward, train mode, batch 256) and on an acting step (eval-mode
 forward under ``no_grad``, batch 8), on 4 stacked 84x84 frames. The norms are interleaved round by
 round and the median is reported, so a busy machine slows all of them alike.
+
+Two properties are printed with the times, on the same random frames: the mean absolute pooled
+backbone output at initialisation (its scale), and the gap between train-mode and eval-mode
+features, ``||f_train - f_eval|| / ||f_eval||`` (what PPO sees between collecting a rollout in eval
+mode and its first training epoch), measured after the timing rounds updated the statistics.
 """
 
 from __future__ import annotations
@@ -54,6 +59,10 @@ def main() -> None:
     train_x = torch.rand(args.train_batch, 4, args.size, args.size)
     act_x = torch.rand(args.act_batch, 4, args.size, args.size)
     times: dict[str, dict[str, list[float]]] = {n: {"train": [], "act": []} for n in NORMS}
+    with torch.no_grad():
+        scale = {
+            n: e.eval().backbone(train_x[:32]).abs().mean().item() for n, e in extractors.items()
+        }
     for extractor in extractors.values():  # warm-up
         _train_step(extractor, train_x[:16])
         _act_step(extractor, act_x)
@@ -66,12 +75,20 @@ def main() -> None:
         f"{args.variant}, 4x{args.size}x{args.size}, torch threads {torch.get_num_threads()}, "
         f"median of {args.rounds} interleaved rounds"
     )
+    gap = {}
+    with torch.no_grad():
+        for norm, extractor in extractors.items():
+            f_train = extractor.train()(train_x[:64])
+            f_eval = extractor.eval()(train_x[:64])
+            gap[norm] = ((f_train - f_eval).norm() / f_eval.norm()).item()
     train_head, act_head = f"train fwd+bwd b{args.train_batch}", f"act fwd b{args.act_batch}"
-    print(f"{'norm':8} {train_head:>22} {act_head:>14}")
+    print(
+        f"{'norm':8} {train_head:>22} {act_head:>14} {'|features| at init':>19} {'train/eval gap':>15}"
+    )
     for norm in NORMS:
         train = statistics.median(times[norm]["train"]) * 1e3
         act = statistics.median(times[norm]["act"]) * 1e3
-        print(f"{norm:8} {train:19.1f} ms {act:11.2f} ms")
+        print(f"{norm:8} {train:19.1f} ms {act:11.2f} ms {scale[norm]:19.3f} {gap[norm]:15.3f}")
 
 
 if __name__ == "__main__":

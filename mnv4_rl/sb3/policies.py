@@ -6,9 +6,9 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from .extractors import MobileNetV4CombinedExtractor, MobileNetV4Extractor
+from .extractors import MobileNetV4CombinedExtractor, MobileNetV4Extractor, default_norm
 
-__all__ = ["ALGOS", "mnv4_policy_kwargs"]
+__all__ = ["ALGOS", "load_model", "mnv4_policy_kwargs"]
 
 # The head each algorithm gets on top of the features, when not overridden.
 # PPO/A2C/DQN/QR-DQN: what SB3 gives NatureCNN (only the final linear layers), so the encoder is
@@ -82,3 +82,38 @@ def mnv4_policy_kwargs(
         **ALGOS[key],
         **overrides,
     }
+
+
+def _without_pretrained(extractor_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The same extractor, built without reading its checkpoint: pretrained's effects made explicit."""
+    kwargs = dict(extractor_kwargs)
+    pretrained = kwargs.pop("pretrained", None)
+    if pretrained:
+        kwargs["norm"] = kwargs.get("norm") or default_norm(pretrained)
+        kwargs["input_norm"] = True if kwargs.get("input_norm") is None else kwargs["input_norm"]
+    return kwargs
+
+
+def load_model(algo: type, path: str | Path, **kwargs: Any) -> Any:
+    """``algo.load(path, **kwargs)`` that does not read the extractor's pretrained checkpoint again.
+
+    SB3 rebuilds the policy from its saved ``policy_kwargs`` before loading the saved weights, so
+    a plain ``PPO.load`` reads the ``pretrained`` checkpoint once more, and fails where that file is
+    gone; its weights would be overwritten anyway. This loads with ``pretrained=None`` and the
+    norm and input normalisation that ``pretrained`` implied, so only the saved weights are used.
+
+    Args:
+        algo: the algorithm class (``PPO``, ``DQN``, ``QRDQN``...).
+        path: the saved model (``.zip``).
+        **kwargs: passed to ``algo.load`` (``env``, ``device``...).
+    """
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
+    policy_kwargs = dict(data.get("policy_kwargs") or {})
+    if "features_extractor_kwargs" in policy_kwargs:
+        policy_kwargs["features_extractor_kwargs"] = _without_pretrained(
+            policy_kwargs["features_extractor_kwargs"]
+        )
+    custom = {**kwargs.pop("custom_objects", {}), "policy_kwargs": policy_kwargs}
+    return algo.load(path, custom_objects=custom, **kwargs)
