@@ -226,7 +226,7 @@ def test_pretrained_gray_stack_matches_timm_on_a_gray_frame(tmp_path) -> None:
         x = (gray.repeat(1, K, 1, 1) - extractor.input_mean) / extractor.input_std
         got = extractor.backbone.forward_features(x)
     # Exact up to the per-channel mean offset (std-weighted colour sum), a small difference.
-    assert (got - expected).norm() / expected.norm() < 0.05
+    assert (got - expected).norm() / expected.norm() < 0.04  # 0.021 measured
 
 
 def test_ortho_init_leaves_backbone_alone(tmp_path) -> None:

@@ -202,15 +202,15 @@ def _check_stacked(
     return frames, channels
 
 
-def _input_scale(space: spaces.Box, normalized_image: bool) -> tuple[bool, str]:
-    """Whether the extractor must divide by 255 itself, and a note saying why (or "")."""
+def _divide_by_255(space: spaces.Box, normalized_image: bool) -> bool:
+    """Whether the extractor must divide by 255 itself (SB3 does it for 3-D uint8 images only)."""
     uint8_255 = space.dtype == np.uint8 and np.all(space.low == 0) and np.all(space.high == 255)
     if uint8_255:
         # SB3 divides 3-D uint8 [0, 255] image spaces by 255; other shapes arrive as raw floats.
         sb3_divides = is_image_space(space, check_channels=False, normalized_image=False)
-        return not sb3_divides, ""
+        return not sb3_divides
     if normalized_image:
-        return False, ""
+        return False
     if space.dtype == np.uint8:
         raise ValueError(
             f"uint8 observation space with bounds other than [0, 255] ({space}): pass "
@@ -329,7 +329,7 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
             )
         super().__init__(observation_space, features_dim)
         self.frames = resolve_layout(observation_space.shape, layout, frame_channels, in_channels)
-        self.divide_by_255, _ = _input_scale(observation_space, normalized_image)
+        self.divide_by_255 = _divide_by_255(observation_space, normalized_image)
         self.variant = variant
         self.norm = norm or default_norm(pretrained)
 
