@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The variant table, then a short throughput comparison (NatureCNN, nano, small on Pong; a few
+# minutes on 2 CPU cores). The full-size run for the README is in its Results section.
 demo: $(STAMP)
 	$(PY) -m mnv4_rl.demo
+	$(PY) -m mnv4_rl.bench --encoders nano small --env Pong --repeats 3 \
+		--ppo-steps 1024 --dqn-learning-starts 500 --dqn-steps 500 --encoder-seconds 0.5 \
+		--out results/demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mnv4_rl examples tests benchmarks

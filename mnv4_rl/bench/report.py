@@ -1,0 +1,205 @@
+"""Medians, ratios to NatureCNN, and the outputs: markdown table, CSV, JSON and a PNG bar chart."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column of the comparison.
+
+    Attributes:
+        key: CSV/JSON column name (its ratio column is ``<key>_ratio``).
+        title: markdown column title.
+        unit_scale: the value is divided by this for the markdown table (e.g. 1e6 for "M").
+        speed: True for throughputs (higher is better), False for costs (params, MACs, memory).
+    """
+
+    key: str
+    title: str
+    unit_scale: float = 1.0
+    speed: bool = True
+
+
+METRICS = (
+    Metric("params", "params (M)", 1e6, speed=False),
+    Metric("macs", "MACs/frame (M)", 1e6, speed=False),
+    Metric("ppo_steps_per_s", "PPO steps/s"),
+    Metric("dqn_steps_per_s", "DQN steps/s"),
+    Metric("fwd_samples_per_s", "fwd samples/s"),
+    Metric("train256_samples_per_s", "train b256 samples/s"),
+    Metric("train32_samples_per_s", "train b32 samples/s"),
+    Metric("ppo_peak_rss_mb", "PPO peak RSS (MB)", speed=False),
+    Metric("dqn_peak_rss_mb", "DQN peak RSS (MB)", speed=False),
+    Metric("ppo_cuda_peak_mb", "PPO peak CUDA (MB)", speed=False),
+    Metric("dqn_cuda_peak_mb", "DQN peak CUDA (MB)", speed=False),
+)
+
+
+def median(values: list[float]) -> float:
+    """Median of the repeats (``nan`` when there are none)."""
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(value: float, baseline: float) -> float:
+    """``value / baseline``; ``nan`` when either is missing or the baseline is 0."""
+    if baseline != baseline or value != value or baseline == 0:
+        return float("nan")
+    return value / baseline
+
+
+def summarise(
+    samples: dict[str, dict[str, list[float]]], baseline: str
+) -> list[dict[str, float | str]]:
+    """Rows of medians and ratios to ``baseline``, one per encoder, in the order of ``samples``.
+
+    Args:
+        samples: ``{encoder: {metric key: [value per repeat]}}``.
+        baseline: the encoder whose medians are the denominators (NatureCNN).
+
+    Returns:
+        ``[{"encoder": name, key: median, key + "_ratio": median / baseline median, ...}]`` with
+        only the metrics that were measured for the baseline.
+    """
+    if baseline not in samples:
+        raise ValueError(f"baseline {baseline!r} was not measured; measured: {list(samples)}")
+    keys = [m.key for m in METRICS if samples[baseline].get(m.key)]
+    base = {key: median(samples[baseline][key]) for key in keys}
+    rows = []
+    for encoder, values in samples.items():
+        row: dict[str, float | str] = {"encoder": encoder}
+        for key in keys:
+            row[key] = median(values.get(key, []))
+            row[f"{key}_ratio"] = ratio(row[key], base[key])
+        rows.append(row)
+    return rows
+
+
+def _format(value: float, scale: float) -> str:
+    if value != value:
+        return "n/a"
+    value /= scale
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table: one row per encoder, each cell ``value (ratio x)``."""
+    metrics = [m for m in METRICS if rows and m.key in rows[0]]
+    lines = [
+        "| encoder | " + " | ".join(m.title for m in metrics) + " |",
+        "|---|" + "---:|" * len(metrics),
+    ]
+    for row in rows:
+        cells = []
+        for m in metrics:
+            value, rel = row[m.key], row[f"{m.key}_ratio"]
+            text = _format(value, m.unit_scale)
+            cells.append(text if rel != rel else f"{text} ({rel:.2f}x)")
+        lines.append(f"| {row['encoder']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """CSV header: ``encoder`` (+ ``kind``, ``variant``, ``norm`` when known), then each measured
+    metric followed by its ``_ratio`` column."""
+    metrics = [m.key for m in METRICS if rows and m.key in rows[0]]
+    labels = ["encoder"] + [k for k in ("kind", "variant", "norm") if rows and k in rows[0]]
+    return labels + [name for key in metrics for name in (key, f"{key}_ratio")]
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    columns = csv_columns(rows)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_json(document: dict[str, Any], path: Path) -> None:
+    # NaN is not JSON: missing values become null.
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and value != value:
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    path.write_text(json.dumps(clean(document), indent=2))
+
+
+def plot_ratios(rows: list[dict[str, Any]], baseline: str, path: Path, title: str) -> None:
+    """Grouped bar chart of every encoder's ratios to the baseline (dashed line at 1)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in METRICS if rows and f"{m.key}_ratio" in rows[0]]
+    others = [row for row in rows if row["encoder"] != baseline]
+    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(metrics) * max(1, len(others))), 4.5))
+    width = 0.8 / max(1, len(others))
+    for i, row in enumerate(others):
+        xs = [j + (i - (len(others) - 1) / 2) * width for j in range(len(metrics))]
+        values = [row[f"{m.key}_ratio"] for m in metrics]
+        bars = ax.bar(xs, values, width, label=row["encoder"])
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, rotation=90)
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(metrics)))
+    ax.set_xticklabels([m.title for m in metrics], rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel(f"ratio to {baseline} (speeds: higher is faster)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    import stable_baselines3
+
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "python": platform.python_version(),
+    }
+    return info
+
+
+def header(info: dict[str, Any]) -> str:
+    gpu = info["gpu"] or "none"
+    return (
+        f"{info['cpu']}, {info['logical_cpus']} logical CPUs, {info['torch_threads']} torch "
+        f"threads, GPU: {gpu}, device: {info['device']}, torch {info['torch']}, "
+        f"SB3 {info['stable_baselines3']}"
+    )

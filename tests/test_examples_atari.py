@@ -1,0 +1,156 @@
+"""The Atari examples run end to end on real ale-py envs (tiny budgets) and write their files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv
+
+from mnv4_rl.atari import make_atari_envs, resolve_env_id
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run_example(script: str, *args: str) -> str:
+    done = subprocess.run(
+        # One torch thread: on a busy 2-core CI machine, two threads spin against each other.
+        [sys.executable, str(EXAMPLES / script), *args, "--torch-threads", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def wrapper_names(vec_env) -> set[str]:
+    env, names = vec_env.venv.envs[0], set()
+    while isinstance(env, gym.Wrapper):
+        names.add(type(env).__name__)
+        env = env.env
+    return names
+
+
+def test_env_ids_are_resolved_or_rejected_with_the_fix() -> None:
+    assert resolve_env_id("Pong") == ("PongNoFrameskip-v4", {})
+    assert resolve_env_id("BreakoutNoFrameskip-v4") == ("BreakoutNoFrameskip-v4", {})
+    with pytest.warns(UserWarning, match="frameskip=1"):
+        assert resolve_env_id("ALE/Pong-v5") == ("ALE/Pong-v5", {"frameskip": 1})
+    with pytest.raises(ValueError, match="NoFrameskip-v4"):
+        resolve_env_id("Pong-v4")
+    with pytest.raises(ValueError, match="unknown Atari env"):
+        resolve_env_id("NoSuchGame")
+
+
+def test_training_and_evaluation_envs_differ_only_in_life_loss_and_clipping() -> None:
+    train = make_atari_envs("Pong", n_envs=2, seed=0)
+    evaluation = make_atari_envs("Pong", n_envs=1, seed=0, training=False)
+    try:
+        # Channel-last stack; SB3 algorithms add VecTransposeImage, so the policy sees (4, 84, 84).
+        assert train.observation_space.shape == (84, 84, 4)
+        assert train.observation_space.dtype == np.uint8
+        assert train.reset().shape == (2, 84, 84, 4)
+        assert {"EpisodicLifeEnv", "ClipRewardEnv", "Monitor"} <= wrapper_names(train)
+        assert {EpisodicLifeEnv.__name__, ClipRewardEnv.__name__}.isdisjoint(
+            wrapper_names(evaluation)
+        )
+        assert evaluation.observation_space == train.observation_space
+    finally:
+        train.close()
+        evaluation.close()
+
+
+def check_run_dir(run: Path, algo: str, n_envs: int) -> dict:
+    assert json.loads((run / "config.json").read_text())["algo"] == algo
+    assert len(list((run / "monitor").glob("*.monitor.csv"))) == n_envs
+    assert list((run / "tb").glob(f"{algo}_1/events.out.tfevents.*"))
+    assert list((run / "checkpoints").glob(f"{algo}_*_steps.zip"))
+    assert (run / "final_model.zip").is_file()
+    result = json.loads((run / "eval.json").read_text())
+    assert result["eval_episodes"] == 1
+    assert np.isfinite(result["eval_return_mean"]) and result["eval_return_std"] == 0.0
+    assert result["steps_per_second"] > 0
+    return result
+
+
+def test_ppo_example_trains_checkpoints_evaluates_and_reports_throughput(tmp_path: Path) -> None:
+    out = run_example(
+        "atari_ppo.py",
+        # Breakout: short games, so the final evaluation (one full game) is quick.
+        *("--env", "Breakout", "--encoder", "nano", "--timesteps", "128", "--n-envs", "2"),
+        *("--n-steps", "64"),
+        *("--batch-size", "64", "--n-epochs", "1", "--eval-episodes", "1"),
+        *("--checkpoint-freq", "64", "--log-dir", str(tmp_path), "--no-progress-bar"),
+    )
+    run = tmp_path / "ppo_Breakout_nano_s0"
+    result = check_run_dir(run, "ppo", n_envs=2)
+    assert result["timesteps"] == 128
+    assert "throughput:" in out and "agent steps/s" in out
+    # The saved model loads (custom extractor by reference) and acts.
+    model = PPO.load(run / "final_model", device="cpu")
+    assert type(model.policy.features_extractor).__name__ == "MobileNetV4Extractor"
+    action, _ = model.predict(np.zeros((4, 84, 84), np.uint8))
+    assert 0 <= int(action) < 4
+
+
+def test_dqn_example_measures_after_learning_starts(tmp_path: Path) -> None:
+    run_example(
+        "atari_dqn.py",
+        # NatureCNN keeps the one-game Pong evaluation short; the benchmark test runs DQN with nano.
+        *("--encoder", "nature", "--timesteps", "200", "--learning-starts", "100"),
+        *("--buffer-size", "1000", "--eval-episodes", "1", "--checkpoint-freq", "100"),
+        *("--log-dir", str(tmp_path), "--run-name", "dqn_run"),  # progress bar on
+    )
+    run = tmp_path / "dqn_run"
+    result = check_run_dir(run, "dqn", n_envs=1)
+    assert result["measured_steps"] == 100  # steps 100..200, after learning_starts
+    model = DQN.load(run / "final_model", device="cpu")
+    assert type(model.q_net.features_extractor).__name__ == "NatureCNN"
+
+
+def write_random_run(root: Path, encoder: str, seed: int) -> Path:
+    """A run directory like the examples', with real Monitor files of 3 random-policy games."""
+    run = root / f"ppo_Breakout_{encoder}_s{seed}"
+    run.mkdir(parents=True)
+    config = {"algo": "ppo", "env": "Breakout", "encoder": encoder, "seed": seed}
+    (run / "config.json").write_text(json.dumps(config))
+    env = make_atari_envs("Breakout", n_envs=1, seed=seed, monitor_dir=str(run / "monitor"))
+    env.reset()
+    rng = np.random.default_rng(seed)
+    games = 0
+    while games < 3:  # episodic life: a game ends when the Monitor reports "episode"
+        _, _, _, infos = env.step(rng.integers(0, 4, size=1))
+        games += "episode" in infos[0]
+    env.close()
+    return run
+
+
+def test_plot_learning_curves_one_line_per_encoder(tmp_path: Path) -> None:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import plot_learning_curves
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    for encoder in ("nature", "nano"):
+        for seed in (0, 1):
+            write_random_run(tmp_path / "runs", encoder, seed)
+    empty = tmp_path / "runs" / "ppo_Pong_small_s0"  # no finished game yet: skipped
+    (empty / "monitor").mkdir(parents=True)
+    (empty / "config.json").write_text(json.dumps({"algo": "ppo", "env": "Pong", "encoder": "s"}))
+
+    out = plot_learning_curves.main(
+        [str(tmp_path / "runs"), "--out", str(tmp_path / "curves.png"), "--window", "1"]
+    )
+    image = __import__("matplotlib.image").image.imread(out)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    with pytest.raises(SystemExit, match="no run directories"):
+        plot_learning_curves.main([str(tmp_path / "nothing")])
