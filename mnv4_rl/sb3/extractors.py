@@ -223,9 +223,7 @@ def _divide_by_255(space: spaces.Box, normalized_image: bool) -> bool:
     )
 
 
-def _adapt_stem(
-    state: dict[str, torch.Tensor], frames: FrameLayout, mean: tuple, std: tuple
-) -> str:
+def _adapt_stem(state: dict[str, torch.Tensor], frames: FrameLayout, std: tuple) -> str:
     """Adapt an RGB stem kernel to a stack of ``k`` frames of ``c`` channels, in place; say how.
 
     RGB frames: the kernel is repeated per frame and divided by ``k``. Gray frames: the colour
@@ -358,7 +356,7 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
             self._set_input_stats(mean, std)
         if pretrained:
             source: Any = default_pretrained_source(base, tag) if pretrained is True else pretrained
-            self._load_pretrained(source, mean, std)
+            self._load_pretrained(source, std)
 
     # ---------------------------------------------------------------------------- pretrained
     def _set_input_stats(self, mean: tuple, std: tuple) -> None:
@@ -371,9 +369,9 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         self.input_mean = torch.tensor(mean_c).view(1, -1, 1, 1)
         self.input_std = torch.tensor(std_c).view(1, -1, 1, 1)
 
-    def _load_pretrained(self, source: Any, mean: tuple, std: tuple) -> None:
+    def _load_pretrained(self, source: Any, std: tuple) -> None:
         state = convert_timm_state_dict(read_state_dict(source))
-        stem_note = _adapt_stem(state, self.frames, mean, std)
+        stem_note = _adapt_stem(state, self.frames, std)
         summary = load_timm_weights(self.backbone, state, verbose=False)
         summary.source = source if isinstance(source, str | Path) else "a state dict"
         summary.notes[:0] = [n for n in (self.frames.guessed, stem_note) if n]
