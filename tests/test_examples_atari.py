@@ -154,3 +154,39 @@ def test_plot_learning_curves_one_line_per_encoder(tmp_path: Path) -> None:
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     with pytest.raises(SystemExit, match="no run directories"):
         plot_learning_curves.main([str(tmp_path / "nothing")])
+
+
+def test_readme_commands_are_valid_for_the_scripts() -> None:
+    """Every command in the README's atari and results sections parses with its script."""
+    import re
+    import shlex
+
+    from mnv4_rl.bench import parse_args as bench_args
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import atari_dqn
+        import atari_ppo
+        import plot_learning_curves
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    parsers = {
+        "examples/atari_ppo.py": atari_ppo.parse_args,
+        "examples/atari_dqn.py": atari_dqn.parse_args,
+        "examples/plot_learning_curves.py": plot_learning_curves.parse_args,
+        ".venv/bin/mnv4-rl-bench": bench_args,
+    }
+    readme = (ROOT / "README.md").read_text()
+    commands = []
+    for name in ("atari", "results"):
+        section = re.search(f"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", readme, re.S)
+        assert section, f"README has no section {name!r}"
+        for block in re.findall(r"```bash\n(.*?)```", section.group(1), re.S):
+            text = block.replace("\\\n", " ")
+            commands += [c for c in (line.split("#")[0] for line in text.splitlines()) if c.strip()]
+    assert len(commands) >= 6
+    for command in commands:
+        words = shlex.split(command)
+        words = words[1:] if words[0] == "python" else words
+        assert words[0] in parsers, f"README command with an unknown script: {command}"
+        parsers[words[0]](words[1:])  # argparse exits (fails the test) on a bad option
