@@ -25,7 +25,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m mnv4_rl.demo
 	$(PY) -m mnv4_rl.bench --encoders nano small --env Pong --repeats 3 \
-		--ppo-steps 1024 --dqn-learning-starts 500 --dqn-steps 500 --encoder-seconds 0.5 \
+		--ppo-steps 1024 --dqn-learning-starts 300 --dqn-steps 300 --encoder-seconds 0.5 \
 		--out results/demo
 
 lint: $(STAMP)

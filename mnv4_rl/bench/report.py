@@ -142,27 +142,38 @@ def write_json(document: dict[str, Any], path: Path) -> None:
 
 
 def plot_ratios(rows: list[dict[str, Any]], baseline: str, path: Path, title: str) -> None:
-    """Grouped bar chart of every encoder's ratios to the baseline (dashed line at 1)."""
+    """Bar charts of every encoder's ratios to the baseline (dashed line at 1): speeds on the left
+    (higher is faster), costs on the right (parameters, MACs, memory: higher is bigger)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [m for m in METRICS if rows and f"{m.key}_ratio" in rows[0]]
+    measured = [m for m in METRICS if rows and f"{m.key}_ratio" in rows[0]]
+    groups = [
+        ([m for m in measured if m.speed], "speed ratio (higher is faster)"),
+        ([m for m in measured if not m.speed], "cost ratio (higher is bigger)"),
+    ]
+    groups = [(metrics, label) for metrics, label in groups if metrics]
     others = [row for row in rows if row["encoder"] != baseline]
-    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(metrics) * max(1, len(others))), 4.5))
+    widths = [len(metrics) for metrics, _ in groups]
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(min(16, 3 + 1.3 * sum(widths)), 4.8), width_ratios=widths
+    )
+    axes = axes if len(groups) > 1 else [axes]
     width = 0.8 / max(1, len(others))
-    for i, row in enumerate(others):
-        xs = [j + (i - (len(others) - 1) / 2) * width for j in range(len(metrics))]
-        values = [row[f"{m.key}_ratio"] for m in metrics]
-        bars = ax.bar(xs, values, width, label=row["encoder"])
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, rotation=90)
-    ax.axhline(1.0, color="black", linestyle="--", linewidth=1)
-    ax.set_xticks(range(len(metrics)))
-    ax.set_xticklabels([m.title for m in metrics], rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel(f"ratio to {baseline} (speeds: higher is faster)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    for ax, (metrics, label) in zip(axes, groups, strict=True):
+        for i, row in enumerate(others):
+            xs = [j + (i - (len(others) - 1) / 2) * width for j in range(len(metrics))]
+            values = [row[f"{m.key}_ratio"] for m in metrics]
+            bars = ax.bar(xs, values, width, label=row["encoder"])
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7)
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(metrics)))
+        ax.set_xticklabels([m.title for m in metrics], rotation=25, ha="right", fontsize=8)
+        ax.set_ylabel(f"{label}; {baseline} = 1", fontsize=8)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
