@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+# One thread: CI runs on 2 cores, and tests that start subprocesses (torchrun, save/load) or run
+# beside each other stay fast only when torch does not oversubscribe the cores.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:

@@ -228,3 +228,28 @@ def test_eval_mode_gradients_flow_through_folded_convs() -> None:
     model.set_bn_folding(False)(x).square().sum().backward()
     for name, param in model.named_parameters():
         assert relative_error(folded[name], param.grad) < 1e-4, name
+
+
+@pytest.mark.parametrize("name", ["nano", "hybrid_medium"])
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_optimised_and_plain_paths_agree(name: str, mode: str) -> None:
+    """Defaults (channels-last, BN folded in eval) against the plain path (NCHW, no folding):
+    the same outputs and the same gradients. Train mode is compared in float64: gradients through
+    train-mode BatchNorm of a random network cancel large terms, so float32 would measure rounding."""
+    dtype = torch.float32 if mode == "eval" else torch.float64
+    fast = create_model(name, in_channels=4, num_classes=5).to(dtype).train(mode == "train")
+    plain = create_model(name, in_channels=4, num_classes=5, channels_last=False).to(dtype)
+    plain.load_state_dict(fast.state_dict())
+    plain.set_bn_folding(False).train(mode == "train")
+    x = torch.rand(3, 4, 84, 84, dtype=dtype)
+    out_fast, out_plain = fast(x), plain(x)
+    tolerance = 1e-5 if mode == "eval" else 1e-10
+    assert relative_error(out_fast, out_plain) < tolerance
+    out_fast.square().mean().backward()
+    out_plain.square().mean().backward()
+    plain_grads = dict(plain.named_parameters())
+    for param_name, param in fast.named_parameters():
+        expected = plain_grads[param_name].grad
+        # norm-wise; the small absolute floor covers gradients that are zero in theory
+        difference = (param.grad - expected).double().norm().item()
+        assert difference <= 10 * tolerance * expected.double().norm().item() + 1e-9, param_name
