@@ -50,3 +50,25 @@ def test_input_errors_are_not_swallowed_by_the_fallback() -> None:
     with pytest.raises(ValueError, match="expected 4 input channels, got 3"), torch.no_grad():
         fast(torch.rand(1, 3, 64, 64))
     assert not fast._failed
+
+
+def test_extractor_compile_option_keeps_outputs_and_state_dict() -> None:
+    import copy
+    import pickle
+
+    import numpy as np
+    from gymnasium import spaces
+
+    from mnv4_rl.sb3 import MNv4NanoExtractor
+
+    space = spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    eager = MNv4NanoExtractor(space).eval()
+    fast = MNv4NanoExtractor(space, compile=True).eval()
+    fast.load_state_dict(eager.state_dict())
+    assert fast.state_dict().keys() == eager.state_dict().keys()
+    obs = torch.randint(0, 256, (8, 4, 84, 84)).float()
+    with torch.no_grad():
+        assert relative_error(fast(obs), eager(obs)) < 1e-5
+    assert fast._compiled is not None and not fast._compiled._failed
+    clone = pickle.loads(pickle.dumps(fast))  # SB3 pickles policies (policy.save)
+    assert clone._compiled is None and copy.deepcopy(fast)._compiled is None

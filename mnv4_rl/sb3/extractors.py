@@ -24,6 +24,7 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_ima
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from ..accel import compile_model
 from ..models import PRETRAINED, MobileNetV4, create_model, resolve_name
 from ..models.factory import IMAGENET_MEAN, IMAGENET_STD, default_pretrained_source
 from ..weights import LoadSummary, convert_timm_state_dict, load_timm_weights, read_state_dict
@@ -292,6 +293,10 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
         in_channels: total channels ``k*c`` given explicitly, to accept frames that are neither
             gray nor RGB (channels are then used as they are).
+        compile: run the backbone through ``torch.compile`` for calls without autograd (SB3's
+            rollouts and predictions); training steps stay eager on the same parameters. The
+            first rollout pays the compilation (tens of seconds on a small CPU); on failure it
+            warns and stays eager. See :func:`mnv4_rl.compile_model`.
         **model_kwargs: passed to :func:`mnv4_rl.create_model` (``drop_rate``, ``drop_path_rate``,
             ``channels_last``).
 
@@ -313,6 +318,7 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         layout: str = "auto",
         frame_channels: int | None = None,
         in_channels: int | None = None,
+        compile: bool = False,
         **model_kwargs: Any,
     ) -> None:
         if not isinstance(observation_space, spaces.Box):
@@ -357,6 +363,21 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         if pretrained:
             source: Any = default_pretrained_source(base, tag) if pretrained is True else pretrained
             self._load_pretrained(source, std)
+        self.compile = compile
+        self._compiled = None  # made on first use, kept out of state_dict and pickles
+
+    def _rollout_backbone(self) -> nn.Module:
+        """The compiled backbone for autograd-free calls when ``compile=True``, else the backbone."""
+        if not self.compile or torch.is_grad_enabled():
+            return self.backbone
+        if self._compiled is None:
+            object.__setattr__(self, "_compiled", compile_model(self.backbone))
+        return self._compiled
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_compiled"] = None  # compiled graphs do not pickle; rebuilt on first use
+        return state
 
     # ---------------------------------------------------------------------------- pretrained
     def _set_input_stats(self, mean: tuple, std: tuple) -> None:
@@ -400,7 +421,7 @@ class MobileNetV4Extractor(BaseFeaturesExtractor):
         x = self.to_nchw(observations)
         if self.input_mean is not None:
             x = (x - self.input_mean) / self.input_std
-        return self.projection(self.backbone(x))
+        return self.projection(self._rollout_backbone()(x))
 
     def apply(self, fn: Callable[[nn.Module], None]) -> MobileNetV4Extractor:
         """Apply ``fn`` to the projection and this module, **not** to the backbone.
