@@ -119,6 +119,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per process (torch.set_num_threads); default: torch's",
+    )
+    p.add_argument(
         "--output",
         default=None,
         help="default: runs/classifier/<model>-<time>, or the folder of --resume",
@@ -356,6 +362,8 @@ def set_rng_state(state: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     rank, world, device = setup_distributed(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     is_main = rank == 0
     log = print if is_main else (lambda *a, **k: None)
     progress = args.progress and is_main
