@@ -224,7 +224,10 @@ def build_datasets(args: argparse.Namespace, mean: list[float], std: list[float]
 
 def normalization(args: argparse.Namespace) -> tuple[list[float], list[float]]:
     """--mean/--std, else the pretrained checkpoint's (ImageNet's without one), per channel."""
-    variant, _ = resolve_name(args.model)
+    try:
+        variant, _ = resolve_name(args.model)
+    except ValueError as error:
+        fail(str(error))
     config = PRETRAINED.get(variant)
     mean = args.mean or list(config.mean if config else IMAGENET_MEAN)
     std = args.std or list(config.std if config else IMAGENET_STD)
@@ -512,6 +515,10 @@ def main(argv: list[str] | None = None) -> dict:
         output = Path(shared[0])
 
     if args.evaluate_only:
+        if not (args.resume or args.pretrained):
+            log(
+                "warning: --evaluate-only without --resume or --pretrained evaluates random weights"
+            )
         for name, net in [("model", model)] + ([("ema", ema.module)] if ema else []):
             metrics = evaluate(net, val_loader, device, autocast, world, "eval", progress)
             log(

@@ -246,3 +246,20 @@ def test_bad_dataset_gives_clear_error(tmp_path: Path, case: str) -> None:
     if case == "missing":  # the message names the fix
         assert "ImageFolder layout" in result.stderr and "--data demo" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_dataset_is_deterministic_and_balanced() -> None:
+    a, b = ShapesDataset(12, 32, 6, seed=3), ShapesDataset(12, 32, 6, seed=3)
+    assert all(torch.equal(a.render(i)[0], b.render(i)[0]) for i in range(12))
+    val = ShapesDataset(12, 32, 6, seed=3, split="val")
+    assert not torch.equal(a.render(0)[0], val.render(0)[0])
+    assert [a[i][1] for i in range(12)] == [0, 1, 2, 3, 4, 5] * 2
+    image = a.render(5)[0]
+    assert image.shape == (3, 32, 32) and 0.0 <= image.min() and image.max() <= 1.0
+
+
+def test_unknown_model_name_gives_clear_error() -> None:
+    result = run("--data", "demo", "--model", "conv_tiny", "--epochs", "1", check=False)
+    assert result.returncode == 2
+    assert "unknown model 'conv_tiny'" in result.stderr and "conv_small" in result.stderr
+    assert "Traceback" not in result.stderr
