@@ -263,3 +263,26 @@ def test_unknown_model_name_gives_clear_error() -> None:
     assert result.returncode == 2
     assert "unknown model 'conv_tiny'" in result.stderr and "conv_small" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_readme_commands_parse() -> None:
+    """Every command of the README's classifier section is valid for the script's parser."""
+    import importlib.util
+    import re
+    import shlex
+
+    spec = importlib.util.spec_from_file_location("train_classifier", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    readme = (SCRIPT.parents[1] / "README.md").read_text()
+    section = re.search(
+        r"<!-- section:classifier -->(.*?)<!-- /section:classifier -->", readme, re.S
+    )
+    assert section
+    code = "\n".join(re.findall(r"```bash\n(.*?)```", section.group(1), re.S))
+    commands = [c for c in code.replace("\\\n", " ").splitlines() if "train_classifier.py" in c]
+    assert len(commands) >= 6
+    for command in commands:
+        words = shlex.split(command, comments=True)
+        args = script.parse_args(words[words.index("examples/train_classifier.py") + 1 :])
+        assert args.data
