@@ -27,6 +27,7 @@ import torch
 
 import mnv4_rl
 from mnv4_rl.models import resolve_name
+from mnv4_rl.modules import ConvNormAct
 
 
 def machine() -> str:
@@ -43,8 +44,11 @@ def machine() -> str:
 
 
 def build(kind: str, variant: str, in_channels: int, state: dict | None) -> torch.nn.Module:
-    """``timm``: timm's model. ``ours``: create_model defaults. ``ours-plain``: no channels-last,
-    no BN folding (the unoptimised path). ``ours-compiled``: the opt-in compiled path."""
+    """``timm``: timm's model. ``ours``: create_model defaults (channels-last, BN folded in eval).
+    ``ours-plain``: none of the fast paths, NCHW. ``ours-nofold``: without BN folding.
+    ``ours-nogemm``: without the 1x1-conv-as-GEMM path.
+    ``ours-frozen``: ``norm="frozen"`` (BN folded in train mode too). ``ours-compiled``: the
+    opt-in compiled path (rollouts compiled, training eager)."""
     name = resolve_name(variant)[0]
     if kind == "timm":
         model = timm.create_model(f"mobilenetv4_{name}", in_chans=in_channels, num_classes=0)
@@ -52,12 +56,22 @@ def build(kind: str, variant: str, in_channels: int, state: dict | None) -> torc
             model.load_state_dict(state)
         return model
     model = mnv4_rl.create_model(
-        name, in_channels=in_channels, num_classes=0, channels_last=(kind != "ours-plain")
+        name,
+        in_channels=in_channels,
+        num_classes=0,
+        channels_last=(kind != "ours-plain"),
+        norm="frozen" if kind == "ours-frozen" else "batch",
     )
     if state is not None:
         mnv4_rl.load_timm_weights(model, state, verbose=False)
     if kind == "ours-plain":
+        model.set_fast_paths(False)
+    if kind == "ours-nofold":
         model.set_bn_folding(False)
+    if kind == "ours-nogemm":
+        for module in model.modules():
+            if isinstance(module, ConvNormAct):
+                module.pointwise_gemm = False
     if kind == "ours-compiled":
         model = mnv4_rl.compile_model(model)
     return model

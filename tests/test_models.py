@@ -233,14 +233,15 @@ def test_eval_mode_gradients_flow_through_folded_convs() -> None:
 @pytest.mark.parametrize("name", ["nano", "hybrid_medium"])
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_optimised_and_plain_paths_agree(name: str, mode: str) -> None:
-    """Defaults (channels-last, BN folded in eval) against the plain path (NCHW, no folding):
+    """Defaults (channels-last, BN folded in eval, 1x1 convs as GEMMs) against the plain path
+    (NCHW, nn.Conv2d -> BatchNorm -> act):
     the same outputs and the same gradients. Train mode is compared in float64: gradients through
     train-mode BatchNorm of a random network cancel large terms, so float32 would measure rounding."""
     dtype = torch.float32 if mode == "eval" else torch.float64
     fast = create_model(name, in_channels=4, num_classes=5).to(dtype).train(mode == "train")
     plain = create_model(name, in_channels=4, num_classes=5, channels_last=False).to(dtype)
     plain.load_state_dict(fast.state_dict())
-    plain.set_bn_folding(False).train(mode == "train")
+    plain.set_fast_paths(False).train(mode == "train")
     x = torch.rand(3, 4, 84, 84, dtype=dtype)
     out_fast, out_plain = fast(x), plain(x)
     tolerance = 1e-5 if mode == "eval" else 1e-10

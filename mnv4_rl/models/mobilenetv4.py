@@ -156,6 +156,7 @@ class MobileNetV4(nn.Module):
 
     def _build_head(self, norm: str, hidden: int) -> None:
         self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.head_gemm = True
         if hidden:
             self.conv_head = nn.Conv2d(self.num_features, hidden, 1, bias=False)
             self.norm_head = make_norm(norm, hidden)
@@ -239,8 +240,14 @@ class MobileNetV4(nn.Module):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, head conv, norm, act; then dropout and classifier unless ``pre_logits``."""
-        x = self.act_head(self.norm_head(self.conv_head(self.global_pool(x))))
-        x = x.flatten(1)
+        x = self.global_pool(x)
+        if self.head_gemm and isinstance(self.conv_head, nn.Conv2d):
+            # A 1x1 conv on a pooled 1x1 map is a linear layer; PyTorch's CPU conv would take
+            # its slow im2col path here.
+            x = F.linear(x.flatten(1), self.conv_head.weight.flatten(1))[:, :, None, None]
+        else:
+            x = self.conv_head(x)
+        x = self.act_head(self.norm_head(x)).flatten(1)
         if pre_logits:
             return x
         if self.drop_rate > 0.0:
@@ -280,4 +287,13 @@ class MobileNetV4(nn.Module):
         for module in self.modules():
             if isinstance(module, ConvNormAct):
                 module.fold_bn = enabled
+        return self
+
+    def set_fast_paths(self, enabled: bool) -> MobileNetV4:
+        """Turn every fast path on or off (BatchNorm folding and 1x1 convs as one GEMM); with
+        ``enabled=False`` each conv runs ``nn.Conv2d -> BatchNorm -> act``. Returns ``self``."""
+        for module in self.modules():
+            if isinstance(module, ConvNormAct):
+                module.fold_bn = module.pointwise_gemm = enabled
+        self.head_gemm = enabled
         return self

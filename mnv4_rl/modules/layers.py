@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+CL = torch.channels_last
+
 __all__ = [
     "ACTIVATIONS",
     "NORMS",
@@ -147,11 +149,17 @@ def _uses_running_stats(norm: nn.Module) -> bool:
 class ConvNormAct(nn.Module):
     """Conv2d (no bias, "same" padding for odd kernels) -> norm -> activation.
 
-    When the norm is a BatchNorm that uses running statistics (eval mode, or ``"frozen"``), the
-    forward pass folds it into the convolution: one conv with bias instead of conv + BatchNorm. The
-    folded weights are recomputed from the live parameters, so training, ``load_state_dict`` and
-    optimiser steps are always seen. Under ``torch.no_grad``/``inference_mode`` they are cached and
-    reused until a parameter or statistic changes (tracked by tensor version counters).
+    Two fast paths, each exact up to float rounding (``tests/test_models.py``):
+
+    - ``fold_bn``: when the norm is a BatchNorm that uses running statistics (eval mode, or
+      ``"frozen"``), it is folded into the convolution: one conv with bias instead of conv +
+      BatchNorm. The folded weights are recomputed from the live parameters, so training,
+      ``load_state_dict`` and optimiser steps are always seen. Under ``torch.no_grad`` /
+      ``inference_mode`` they are cached until a parameter or statistic changes (tracked by tensor
+      version counters).
+    - ``pointwise_gemm``: a 1x1 stride-1 conv on a channels-last input is one matrix product over
+      the ``(N*H*W, C)`` view, done with ``F.linear``; PyTorch's CPU conv takes a slower im2col
+      path for these, and they are most of MobileNetV4's MACs.
     """
 
     def __init__(
@@ -177,6 +185,8 @@ class ConvNormAct(nn.Module):
         self.bn = make_norm(norm, out_channels)
         self.act = make_activation(act)
         self.fold_bn = True  # set False to run the plain conv -> BN -> act path
+        self.pointwise_gemm = True
+        self._pointwise = kernel_size == 1 and stride == 1 and groups == 1
         self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     def _fold_key(self) -> tuple:
@@ -204,6 +214,14 @@ class ConvNormAct(nn.Module):
             self._folded = (key, weight, bias)
         return self._folded[1], self._folded[2]
 
+    def _convolve(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+        if self._pointwise and self.pointwise_gemm and x.is_contiguous(memory_format=CL):
+            # (N, C, H, W) channels-last is an (N, H, W, C) buffer: one GEMM, no copies.
+            out = F.linear(x.permute(0, 2, 3, 1), weight.flatten(1), bias)
+            return out.permute(0, 3, 1, 2)
+        conv = self.conv
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold_bn and _uses_running_stats(self.bn):
             if torch.is_grad_enabled() or torch.compiler.is_compiling():
@@ -211,9 +229,9 @@ class ConvNormAct(nn.Module):
                 weight, bias = self.folded_weight_and_bias()
             else:
                 weight, bias = self._cached_fold()
-            conv = self.conv
-            x = F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-            return self.act(x)
+            return self.act(self._convolve(x, weight, bias))
+        if self.pointwise_gemm:
+            return self.act(self.bn(self._convolve(x, self.conv.weight, None)))
         return self.act(self.bn(self.conv(x)))
 
     def _apply(self, fn, recurse=True):  # noqa: ANN001 - torch's signature

@@ -71,22 +71,27 @@ class MobileMQA(nn.Module):
         """(B, C, H, W) -> (B, H*W, C); a view when ``t`` is channels-last."""
         return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1])
 
+    @staticmethod
+    def _project(tokens: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+        """A 1x1 conv applied to tokens, as the matrix product it is."""
+        return F.linear(tokens, conv.weight.flatten(1))
+
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """The attention branch without norm, layer scale or residual: (B, C, H, W) -> same."""
-        batch, _, height, width = x.shape
-        heads = self.num_heads
+        batch, channels, height, width = x.shape
+        heads, queries = self.num_heads, height * width
         # Query channels are head-major (channel = head * key_dim + j), as in the reference.
-        q = self._tokens(self.query(x)).view(batch, height * width, heads, self.key_dim)
-        k = self._tokens(self.key(self.key_down(x)))  # (B, M, key_dim): one shared head
-        v = self._tokens(self.value(self.value_down(x)))  # (B, M, value_dim)
+        q = self._project(self._tokens(x), self.query).view(batch, queries, heads, self.key_dim)
+        k = self._project(self._tokens(self.key_down(x)), self.key)  # (B, M, key_dim): one head
+        v = self._project(self._tokens(self.value_down(x)), self.value)  # (B, M, value_dim)
         # Keys and values are shared, so every head's queries can attend in one call:
         # stack the heads along the query axis, (B, 1, heads * N, key_dim).
-        q = q.transpose(1, 2).reshape(batch, 1, heads * height * width, self.key_dim)
+        q = q.transpose(1, 2).reshape(batch, 1, heads * queries, self.key_dim)
         out = F.scaled_dot_product_attention(q, k.unsqueeze(1), v.unsqueeze(1), scale=self.scale)
-        # (B, heads, N, value_dim) -> (B, H, W, heads * value_dim) -> NCHW view (channels-last).
-        out = out.view(batch, heads, height * width, self.value_dim).transpose(1, 2)
-        out = out.reshape(batch, height, width, heads * self.value_dim).permute(0, 3, 1, 2)
-        return self.output(out)
+        # (B, heads, N, value_dim) -> (B, N, heads * value_dim): concatenated heads per token.
+        out = out.view(batch, heads, queries, self.value_dim).transpose(1, 2)
+        out = self._project(out.reshape(batch, queries, heads * self.value_dim), self.output)
+        return out.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last NCHW
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.drop_path(self.layer_scale(self.attention(self.norm(x))))
