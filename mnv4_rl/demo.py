@@ -36,7 +36,9 @@ def variant_rows(frame_stack: int = 4) -> list[dict[str, str]]:
                 "feature maps @84 (C@side)": " ".join(f"{m.shape[1]}@{m.shape[2]}" for m in maps),
                 "pooled": str(pooled.shape[1]),
                 "attention": "MQA" if "hybrid" in spec.name else "",
-                "timm weights": weights.hub_id.split("/", 1)[1].split(".", 1)[1] if weights else "none",
+                "timm weights": weights.hub_id.split("/", 1)[1].split(".", 1)[1]
+                if weights
+                else "none",
             }
         )
     return rows
