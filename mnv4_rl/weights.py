@@ -200,10 +200,7 @@ def load_timm_weights(
         WeightsNotFoundError: a file or hub checkpoint could not be found (the message says where
             to download it and where to put it).
     """
-    summary = LoadSummary(
-        source=source if isinstance(source, str | os.PathLike) else "a state dict"
-    )
-    summary.source = str(summary.source)
+    summary = LoadSummary(str(source) if isinstance(source, str | os.PathLike) else "a state dict")
     state = convert_timm_state_dict(read_state_dict(source))
     target = model.state_dict()
 
