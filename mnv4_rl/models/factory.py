@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,9 @@ def create_model(
         from ..weights import load_timm_weights
 
         source = default_pretrained_source(variant, tag) if pretrained is True else pretrained
-        model.pretrained_summary = load_timm_weights(model, source)
+        model.pretrained_summary = summary = load_timm_weights(model, source, verbose=False)
+        if summary.changes:  # reported at the caller's line, never silent
+            warnings.warn(str(summary), UserWarning, stacklevel=2)
     return model
 
 
