@@ -9,6 +9,7 @@ Quick start::
 from .accel import compile_model
 from .models import (
     PRETRAINED,
+    RL_VARIANTS,
     VARIANTS,
     MobileNetV4,
     ModelSpec,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRETRAINED",
+    "RL_VARIANTS",
     "VARIANTS",
     "LoadSummary",
     "MobileNetV4",

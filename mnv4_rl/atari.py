@@ -19,7 +19,16 @@ from stable_baselines3.common.env_util import make_atari_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
 #: Encoder names accepted by the examples: SB3's NatureCNN and the MobileNetV4 seed names.
-ENCODERS = ("nature", "nano", "small", "medium", "large", "hybrid_medium", "hybrid_large")
+ENCODERS = (
+    "nature",
+    "nano",
+    "nano_rl",
+    "small",
+    "medium",
+    "large",
+    "hybrid_medium",
+    "hybrid_large",
+)
 
 FRAME_STACK = 4
 

@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from .models import PRETRAINED, SEED_ALIASES, VARIANTS, create_model
+from .models import PRETRAINED, RL_VARIANTS, SEED_ALIASES, VARIANTS, create_model
 from .profiling import count_macs, count_params
 
 
@@ -18,7 +18,7 @@ def variant_rows(frame_stack: int = 4) -> list[dict[str, str]]:
     """One row per variant: names, parameters, MACs at 224 (RGB) and 84x84 (frame stack), shapes."""
     seed_names = {variant: seed for seed, variant in SEED_ALIASES.items()}
     rows = []
-    for name, spec in VARIANTS.items():
+    for name, spec in {**VARIANTS, **RL_VARIANTS}.items():
         model = create_model(name).eval()
         stack_model = create_model(name, in_channels=frame_stack, num_classes=0).eval()
         with torch.no_grad():
@@ -38,7 +38,7 @@ def variant_rows(frame_stack: int = 4) -> list[dict[str, str]]:
                 "attention": "MQA" if "hybrid" in spec.name else "",
                 "timm weights": weights.hub_id.split("/", 1)[1].split(".", 1)[1]
                 if weights
-                else "none",
+                else ("none (ours, RL-shaped)" if name in RL_VARIANTS else "none"),
             }
         )
     return rows

@@ -12,7 +12,7 @@ import mnv4_rl
 from mnv4_rl import count_macs, count_params, create_model
 from mnv4_rl.weights import convert_timm_state_dict
 
-VARIANTS = mnv4_rl.list_models()
+VARIANTS = list(mnv4_rl.VARIANTS)  # the paper's family as timm builds it; nano_rl is ours
 TIMM_VARIANTS = [
     "conv_small",
     "conv_small_035",
@@ -57,6 +57,7 @@ def _randomise_statistics(model: torch.nn.Module, in_channels: int = 3) -> None:
 
 def test_family_is_exactly_timms_list() -> None:
     assert sorted(VARIANTS) == sorted(TIMM_VARIANTS)
+    assert mnv4_rl.list_models() == [*TIMM_VARIANTS, *mnv4_rl.RL_VARIANTS]
     for name in VARIANTS:
         assert f"mobilenetv4_{name}" in timm.list_models("mobilenetv4_*")
 

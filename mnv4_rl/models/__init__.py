@@ -17,10 +17,20 @@ from .factory import (
     resolve_name,
 )
 from .mobilenetv4 import MobileNetV4, build_block
-from .specs import VARIANTS, ConvBNAct, FusedIBSpec, ModelSpec, MQASpec, SESpec, UIBSpec
+from .specs import (
+    RL_VARIANTS,
+    VARIANTS,
+    ConvBNAct,
+    FusedIBSpec,
+    ModelSpec,
+    MQASpec,
+    SESpec,
+    UIBSpec,
+)
 
 __all__ = [
     "PRETRAINED",
+    "RL_VARIANTS",
     "SEED_ALIASES",
     "VARIANTS",
     "ConvBNAct",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .mobilenetv4 import MobileNetV4
-from .specs import VARIANTS, ModelSpec, SESpec, fib, mqa, uib
+from .specs import RL_VARIANTS, VARIANTS, ModelSpec, SESpec, fib, mqa, uib
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,8 +61,9 @@ SEED_ALIASES: dict[str, str] = {
 
 
 def list_models(include_aliases: bool = False) -> list[str]:
-    """Names accepted by :func:`create_model` (variants; with aliases: seed and timm names too)."""
-    names = list(VARIANTS)
+    """Names accepted by :func:`create_model`: timm's variants, then the RL-shaped ones
+    (``nano_rl``); with aliases, the seed and timm spellings too."""
+    names = [*VARIANTS, *RL_VARIANTS]
     if include_aliases:
         names += [n for n in SEED_ALIASES if n not in VARIANTS] + ["custom"]
         names += [f"mobilenet_v4_{n}" for n in [*SEED_ALIASES, "custom"]]
@@ -81,7 +82,7 @@ def resolve_name(name: str) -> tuple[str, str | None]:
         if base.startswith(prefix):
             base = base[len(prefix) :]
     base = SEED_ALIASES.get(base, base)
-    if base not in VARIANTS and base != "custom":
+    if base not in VARIANTS and base not in RL_VARIANTS and base != "custom":
         raise ValueError(
             f"unknown model {name!r}; known: {', '.join(list_models())} (also the seed names "
             f"{', '.join(SEED_ALIASES)}, 'custom', and timm's 'mobilenetv4_<variant>')"
@@ -93,6 +94,11 @@ def default_pretrained_source(variant: str, tag: str | None = None) -> str:
     """Hub id of the default (or tagged) timm checkpoint for ``variant``."""
     if tag:
         return f"timm/mobilenetv4_{variant}.{tag}"
+    if variant in RL_VARIANTS:
+        raise ValueError(
+            f"{variant!r} is an RL-shaped variant of this package, not timm's: no pretrained "
+            f"weights exist; build it with pretrained=None and train it from scratch"
+        )
     if variant not in PRETRAINED:
         with_weights = ", ".join(PRETRAINED)
         raise ValueError(
@@ -127,7 +133,8 @@ def create_model(
     if variant == "custom":
         model = mobilenet_v4_custom(in_channels=in_channels, num_classes=num_classes, **kwargs)
     else:
-        model = MobileNetV4(VARIANTS[variant], in_channels, num_classes, **kwargs)
+        spec = VARIANTS[variant] if variant in VARIANTS else RL_VARIANTS[variant]
+        model = MobileNetV4(spec, in_channels, num_classes, **kwargs)
     if pretrained:
         from ..weights import load_timm_weights
 

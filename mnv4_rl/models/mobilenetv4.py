@@ -111,7 +111,7 @@ class MobileNetV4(nn.Module):
         self.drop_rate = drop_rate
         self.features_only = features_only
 
-        self.stem = Stem(in_channels, spec.stem, spec.act, norm, spec.stem_stride)
+        self.stem = Stem(in_channels, spec.stem, spec.act, norm, spec.stem_stride, spec.stem_kernel)
         reduction = spec.stem_stride
         self.feature_info = [dict(num_chs=spec.stem, reduction=reduction, module="stem")]
 

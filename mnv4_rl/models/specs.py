@@ -75,6 +75,8 @@ class ModelSpec:
         layer_scale_init: layer-scale init on every UIB and MQA block, or ``None``.
         head_hidden_size: width of the 1x1 conv after pooling (1280), 0 for no head conv.
         stem_stride: stride of the stem conv.
+        stem_kernel: kernel of the stem conv (3; equal to ``stem_stride`` for a patchify stem).
+        notes: one line on where the variant comes from.
     """
 
     name: str
@@ -84,6 +86,7 @@ class ModelSpec:
     layer_scale_init: float | None = None
     head_hidden_size: int = 1280
     stem_stride: int = 2
+    stem_kernel: int = 3
     notes: str = field(default="", compare=False)
 
     def scaled(self, multiplier: float, name: str) -> ModelSpec:
@@ -327,3 +330,18 @@ VARIANTS: dict[str, ModelSpec] = {
         HYBRID_LARGE_075,
     )
 }
+
+# RL-shaped variants: ours, not the paper's or timm's (no pretrained weights), for 84x84 frames.
+# At 84x84 the paper's stem and first stage spend most of a training step on 42x42 maps (one
+# conv, norm and activation over 32 channels at 42x42 each); a 4x4 stride-4 patchify stem goes
+# straight to the 21x21 grid where nano's stage 1 begins. Measured in docs/performance.md.
+NANO_RL = ModelSpec(
+    "nano_rl",
+    stem=16,  # the width nano's stage 1 expects
+    stem_kernel=4,
+    stem_stride=4,
+    stages=CONV_SMALL_050.stages[1:],
+    notes="nano (conv_small_050) with a 4x4 stride-4 patchify stem in place of its stem and stage 0",
+)
+
+RL_VARIANTS: dict[str, ModelSpec] = {NANO_RL.name: NANO_RL}

@@ -147,7 +147,7 @@ def _uses_running_stats(norm: nn.Module) -> bool:
 
 
 class ConvNormAct(nn.Module):
-    """Conv2d (no bias, "same" padding for odd kernels) -> norm -> activation.
+    """Conv2d (no bias, "same" padding for odd kernels unless ``padding`` is given) -> norm -> act.
 
     Two fast paths, each exact up to float rounding (``tests/test_models.py``):
 
@@ -171,6 +171,7 @@ class ConvNormAct(nn.Module):
         groups: int = 1,
         act: str | None = "relu",
         norm: str = "batch",
+        padding: int | None = None,
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(
@@ -178,7 +179,7 @@ class ConvNormAct(nn.Module):
             out_channels,
             kernel_size,
             stride=stride,
-            padding=kernel_size // 2,
+            padding=kernel_size // 2 if padding is None else padding,
             groups=groups,
             bias=False,
         )

@@ -37,6 +37,7 @@ __all__ = [
     "MNv4LargeExtractor",
     "MNv4MediumExtractor",
     "MNv4NanoExtractor",
+    "MNv4NanoRLExtractor",
     "MNv4SmallExtractor",
     "MobileNetV4CombinedExtractor",
     "MobileNetV4Extractor",
@@ -451,6 +452,13 @@ class MNv4NanoExtractor(MobileNetV4Extractor):
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "nano", features_dim, **kwargs)
+
+
+class MNv4NanoRLExtractor(MobileNetV4Extractor):
+    """:class:`MobileNetV4Extractor` with ``variant="nano_rl"`` (nano behind a patchify stem)."""
+
+    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
+        super().__init__(observation_space, "nano_rl", features_dim, **kwargs)
 
 
 class MNv4SmallExtractor(MobileNetV4Extractor):
