@@ -20,11 +20,11 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The variant table, then a short throughput comparison (NatureCNN, nano, small on Pong; a few
+# The variant table, then a short throughput comparison (NatureCNN, nano, nano_rl, small on Pong; a few
 # minutes on 2 CPU cores). The full-size run for the README is in its Results section.
 demo: $(STAMP)
 	$(PY) -m mnv4_rl.demo
-	$(PY) -m mnv4_rl.bench --encoders nano small --env Pong --repeats 3 \
+	$(PY) -m mnv4_rl.bench --encoders nano nano_rl small --env Pong --repeats 3 \
 		--ppo-steps 1024 --dqn-learning-starts 300 --dqn-steps 300 --encoder-seconds 0.5 \
 		--out results/demo
 

@@ -10,6 +10,8 @@ Monitor files record every finished game: its raw score ``r`` (unclipped, full g
 its length ``l`` in emulator frames (the Monitor sits below the frame skip, so one agent step is
 about 4 frames) and its end time ``t`` in seconds since the run started. The curves are smoothed
 with a moving average over ``--window`` episodes and resampled onto a common grid for the mean.
+A markdown table of each group's numbers (last ``--window`` training episodes, the final evaluation
+of ``eval.json``) is printed and written next to the PNG (``.md``).
 """
 
 from __future__ import annotations
@@ -92,6 +94,44 @@ def mean_and_spread(
     return grid, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
 
 
+def summarise_run(run: Path, window: int) -> dict:
+    """Numbers of one run: frames and episodes seen, mean raw return of the last ``window``
+    training episodes, and the final evaluation of ``eval.json`` (NaN when the run has none)."""
+    episodes = read_monitor_files(run / "monitor")
+    evaluation = {}
+    if (run / "eval.json").is_file():
+        evaluation = json.loads((run / "eval.json").read_text())
+    return {
+        "frames": float(episodes[:, 1].sum()),
+        "episodes": len(episodes),
+        "last": float(episodes[-window:, 0].mean()),
+        "eval_mean": evaluation.get("eval_return_mean", float("nan")),
+        "eval_std": evaluation.get("eval_return_std", float("nan")),
+        "eval_episodes": evaluation.get("eval_episodes", 0),
+    }
+
+
+def summary_table(summaries: dict[str, list[dict]], window: int) -> str:
+    """Markdown table, one row per group: means over its seeds."""
+    lines = [
+        f"| run | seeds | env frames in finished episodes | training episodes | mean return, "
+        f"last {window} training episodes | final evaluation (mean +/- std over games) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, rows in sorted(summaries.items()):
+        mean = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+        evaluation = (
+            f"{mean['eval_mean']:.1f} +/- {mean['eval_std']:.1f} ({rows[0]['eval_episodes']} games)"
+            if not np.isnan(mean["eval_mean"])
+            else "none"
+        )
+        lines.append(
+            f"| {label} | {len(rows)} | {mean['frames']:,.0f} | {mean['episodes']:.0f} | "
+            f"{mean['last']:.2f} | {evaluation} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     runs = find_runs(args.runs)
@@ -100,6 +140,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     # Group runs by (algo, env, encoder): one line per group, seeds averaged.
     groups: dict[str, list] = defaultdict(list)
+    summaries: dict[str, list[dict]] = defaultdict(list)
     for run in runs:
         config = json.loads((run / "config.json").read_text())
         curve = load_curve(run, args.window)
@@ -110,6 +151,7 @@ def main(argv: list[str] | None = None) -> Path:
         if config.get("pretrained"):
             label += " (pretrained)"
         groups[label].append(curve)
+        summaries[label].append(summarise_run(run, args.window))
     if not groups:
         raise SystemExit("no run has a finished episode yet; train longer or lower --window")
 
@@ -129,7 +171,12 @@ def main(argv: list[str] | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
-    print(f"wrote {out} ({len(groups)} line(s) from {len(runs)} run(s))")
+    table = summary_table(summaries, args.window)
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    print(
+        f"wrote {out} and {out.with_suffix('.md')} ({len(groups)} line(s) from {len(runs)} run(s))"
+    )
     return out
 
 

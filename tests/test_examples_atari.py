@@ -152,6 +152,19 @@ def test_plot_learning_curves_one_line_per_encoder(tmp_path: Path) -> None:
     )
     image = __import__("matplotlib.image").image.imread(out)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    # The summary table: one row per encoder, numbers from the Monitor files and eval.json.
+    table = out.with_suffix(".md").read_text().splitlines()
+    assert [row.split(" | ")[0] for row in table[2:]] == [
+        "| ppo Breakout nano",
+        "| ppo Breakout nature",
+    ]
+    episodes = [
+        plot_learning_curves.read_monitor_files(run / "monitor")
+        for run in sorted((tmp_path / "runs").glob("ppo_Breakout_nano_s*"))
+    ]
+    last_return = np.mean([e[-1, 0] for e in episodes])  # window 1: the last game of each seed
+    assert table[2].split(" | ")[4] == f"{last_return:.2f}"
+    assert table[2].endswith("| none |")  # no eval.json in these runs
     with pytest.raises(SystemExit, match="no run directories"):
         plot_learning_curves.main([str(tmp_path / "nothing")])
 
