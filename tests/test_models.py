@@ -230,7 +230,7 @@ def test_eval_mode_gradients_flow_through_folded_convs() -> None:
         assert relative_error(folded[name], param.grad) < 1e-4, name
 
 
-@pytest.mark.parametrize("name", ["nano", "hybrid_medium"])
+@pytest.mark.parametrize("name", ["nano", "hybrid_medium", "nano_rl"])
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_optimised_and_plain_paths_agree(name: str, mode: str) -> None:
     """Defaults (channels-last, BN folded in eval, 1x1 convs as GEMMs) against the plain path
