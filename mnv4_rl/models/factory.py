@@ -49,6 +49,9 @@ PRETRAINED: dict[str, PretrainedConfig] = {
     ),
 }
 
+# Every buildable spec by name: timm's family, then ours for RL.
+SPECS: dict[str, ModelSpec] = {**VARIANTS, **RL_VARIANTS}
+
 # The older project's names, mapped onto the paper-faithful family.
 SEED_ALIASES: dict[str, str] = {
     "nano": "conv_small_050",
@@ -63,7 +66,7 @@ SEED_ALIASES: dict[str, str] = {
 def list_models(include_aliases: bool = False) -> list[str]:
     """Names accepted by :func:`create_model`: timm's variants, then the RL-shaped ones
     (``nano_rl``); with aliases, the seed and timm spellings too."""
-    names = [*VARIANTS, *RL_VARIANTS]
+    names = list(SPECS)
     if include_aliases:
         names += [n for n in SEED_ALIASES if n not in VARIANTS] + ["custom"]
         names += [f"mobilenet_v4_{n}" for n in [*SEED_ALIASES, "custom"]]
@@ -82,7 +85,7 @@ def resolve_name(name: str) -> tuple[str, str | None]:
         if base.startswith(prefix):
             base = base[len(prefix) :]
     base = SEED_ALIASES.get(base, base)
-    if base not in VARIANTS and base not in RL_VARIANTS and base != "custom":
+    if base not in SPECS and base != "custom":
         raise ValueError(
             f"unknown model {name!r}; known: {', '.join(list_models())} (also the seed names "
             f"{', '.join(SEED_ALIASES)}, 'custom', and timm's 'mobilenetv4_<variant>')"
@@ -133,8 +136,7 @@ def create_model(
     if variant == "custom":
         model = mobilenet_v4_custom(in_channels=in_channels, num_classes=num_classes, **kwargs)
     else:
-        spec = VARIANTS[variant] if variant in VARIANTS else RL_VARIANTS[variant]
-        model = MobileNetV4(spec, in_channels, num_classes, **kwargs)
+        model = MobileNetV4(SPECS[variant], in_channels, num_classes, **kwargs)
     if pretrained:
         from ..weights import load_timm_weights
 

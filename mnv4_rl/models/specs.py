@@ -332,9 +332,9 @@ VARIANTS: dict[str, ModelSpec] = {
 }
 
 # RL-shaped variants: ours, not the paper's or timm's (no pretrained weights), for 84x84 frames.
-# At 84x84 the paper's stem and first stage spend most of a training step on 42x42 maps (one
-# conv, norm and activation over 32 channels at 42x42 each); a 4x4 stride-4 patchify stem goes
-# straight to the 21x21 grid where nano's stage 1 begins. Measured in docs/performance.md.
+# At 84x84 the paper's stem and first stage work on 42x42 maps of 32 channels, a large share of a
+# training step; a 4x4 stride-4 patchify stem goes straight to the 21x21 grid where nano's stage 1
+# begins. Measured in docs/performance.md.
 NANO_RL = ModelSpec(
     "nano_rl",
     stem=16,  # the width nano's stage 1 expects
