@@ -24,6 +24,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
+import mnv4_rl
 from mnv4_rl.atari import ENCODERS, ThroughputCallback, encoder_policy_kwargs, make_atari_envs
 
 
@@ -50,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
+    p.add_argument("--tune-malloc", action="store_true", help="mnv4_rl.tune_malloc() first")
     p.add_argument("--subproc-envs", action="store_true", help="one process per env")
     # rl-zoo Atari PPO hyperparameters.
     p.add_argument("--learning-rate", type=float, default=2.5e-4, help="decayed linearly to 0")
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
+    if args.tune_malloc and mnv4_rl.tune_malloc():
+        print("malloc: tuned (freed memory kept for reuse)")
     run_name = args.run_name or f"ppo_{args.env.replace('/', '_')}_{args.encoder}_s{args.seed}"
     run_dir = Path(args.log_dir) / run_name
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="CPU threads per process (torch.set_num_threads); default: torch's",
     )
     p.add_argument(
+        "--tune-malloc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="mnv4_rl.tune_malloc(): glibc keeps freed memory for reuse (faster CPU training)",
+    )
+    p.add_argument(
         "--output",
         default=None,
         help="default: runs/classifier/<model>-<time>, or the folder of --resume",
@@ -370,6 +376,8 @@ def main(argv: list[str] | None = None) -> dict:
     is_main = rank == 0
     log = print if is_main else (lambda *a, **k: None)
     progress = args.progress and is_main
+    if args.tune_malloc and mnv4_rl.tune_malloc():
+        log("malloc: tuned (freed memory kept for reuse; --no-tune-malloc for glibc's default)")
 
     # Seeds: each rank draws different augmentations; DDP copies rank 0's initial weights.
     random.seed(args.seed + rank)

@@ -103,13 +103,14 @@ def test_ppo_example_trains_checkpoints_evaluates_and_reports_throughput(tmp_pat
 
 
 def test_dqn_example_measures_after_learning_starts(tmp_path: Path) -> None:
-    run_example(
+    out = run_example(
         "atari_dqn.py",
         # NatureCNN keeps the one-game Pong evaluation short; the benchmark test runs DQN with nano.
         *("--encoder", "nature", "--timesteps", "200", "--learning-starts", "100"),
         *("--buffer-size", "1000", "--eval-episodes", "1", "--checkpoint-freq", "100"),
-        *("--log-dir", str(tmp_path), "--run-name", "dqn_run"),  # progress bar on
+        *("--log-dir", str(tmp_path), "--run-name", "dqn_run", "--tune-malloc"),  # progress bar on
     )
+    assert "malloc: tuned" in out
     run = tmp_path / "dqn_run"
     result = check_run_dir(run, "dqn", n_envs=1)
     assert result["measured_steps"] == 100  # steps 100..200, after learning_starts

@@ -172,6 +172,7 @@ def test_torchrun_two_cpu_ranks_agree(tmp_path: Path) -> None:
         torchrun=2,
     )
     assert "2 process(es) on cpu" in result.stdout
+    assert "malloc: tuned" in result.stdout  # on by default (--no-tune-malloc)
     rank0, rank1 = load(out / "rank0.pth"), load(out / "rank1.pth")
     assert_same_tensors(rank0["model"], rank1["model"])
     assert_same_tensors(rank0["ema"]["module"], rank1["ema"]["module"])

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from ..accel import tune_malloc
 from ..profiling import count_macs, count_params
 from .encoders import EncoderSpec, build_extractor, parse_encoder
 from .measure import (
@@ -67,6 +68,7 @@ class BenchConfig:
     encoder_only: bool = True
     extractor_kwargs: dict[str, Any] = field(default_factory=dict)
     torch_threads: int = 0
+    tune_malloc: bool = False
     seed: int = 0
     out: str = "results/bench"
 
@@ -102,6 +104,11 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         help='JSON kwargs for every MobileNetV4 extractor, e.g. \'{"norm": "frozen"}\'',
     )
     p.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
+    p.add_argument(
+        "--tune-malloc",
+        action="store_true",
+        help="call mnv4_rl.tune_malloc() in every run (glibc keeps freed memory for reuse)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default=d.out, help="output directory")
     a = p.parse_args(argv)
@@ -123,6 +130,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         encoder_only=not a.no_encoder_only,
         extractor_kwargs=a.extractor_kwargs,
         torch_threads=a.torch_threads,
+        tune_malloc=a.tune_malloc,
         seed=a.seed,
         out=a.out,
     )
@@ -138,6 +146,8 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     """
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda, but torch sees no CUDA device; use --device cpu")
+    if config.tune_malloc:
+        tune_malloc()  # process-wide: the encoder-only timings run in this process
     threads = torch.get_num_threads()
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
@@ -204,6 +214,7 @@ def _run(config: BenchConfig) -> dict[str, Any]:
                     device=config.device,
                     seed=config.seed,
                     torch_threads=config.torch_threads,
+                    tune_malloc=config.tune_malloc,
                 )
                 result = end_to_end_in_subprocess(run)
                 add(spec.label, f"{algo}_steps_per_s", result["steps_per_second"])
@@ -217,6 +228,7 @@ def _run(config: BenchConfig) -> dict[str, Any]:
     for row in rows:
         row.update({k: v for k, v in details[row["encoder"]].items() if k != "kwargs"})
     table = markdown_table(rows)
+    info["malloc"] = "tuned" if config.tune_malloc else "glibc default"
     title = f"{header(info)}; {config.env}, {config.repeats} repeats (medians)"
     document = {
         "machine": info,

@@ -131,6 +131,7 @@ class EndToEndConfig:
         device: ``"cpu"`` or ``"cuda"``.
         seed: seed of model and envs.
         torch_threads: ``torch.set_num_threads`` (0: torch's default).
+        tune_malloc: call :func:`mnv4_rl.tune_malloc` first (glibc keeps freed memory for reuse).
     """
 
     algo: str
@@ -143,6 +144,7 @@ class EndToEndConfig:
     device: str = "cpu"
     seed: int = 0
     torch_threads: int = 0
+    tune_malloc: bool = False
 
 
 def run_end_to_end(config: EndToEndConfig) -> dict[str, float]:
@@ -155,8 +157,11 @@ def run_end_to_end(config: EndToEndConfig) -> dict[str, float]:
     """
     from stable_baselines3 import DQN, PPO
 
+    from ..accel import tune_malloc
     from ..atari import ThroughputCallback, make_atari_envs
 
+    if config.tune_malloc:
+        tune_malloc()
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
     encoder = parse_encoder(config.encoder, config.extractor_kwargs)

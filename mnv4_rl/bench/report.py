@@ -213,4 +213,4 @@ def header(info: dict[str, Any]) -> str:
         f"{info['cpu']}, {info['logical_cpus']} logical CPUs, {info['torch_threads']} torch "
         f"threads, GPU: {gpu}, device: {info['device']}, torch {info['torch']}, "
         f"SB3 {info['stable_baselines3']}"
-    )
+    ) + (", tuned malloc" if info.get("malloc") == "tuned" else "")
