@@ -10,7 +10,8 @@
 
     python benchmarks/compiled_training.py --encoder nano --repeats 5
 
-Compile times are cold: the script gives inductor an empty cache directory.
+In every comparison the contestants take turns (A B A B ...) and medians of ``--repeats`` turns are
+reported. Compile times are cold: the script gives inductor an empty cache directory.
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ def median_ms(fn: Callable[[], object], calls: int) -> float:
     return 1e3 * statistics.median(times)
 
 
+def interleaved_ms(
+    fns: dict[str, Callable[[], object]], calls: int, repeats: int
+) -> dict[str, float]:
+    """Median ms per call of each function, the functions taking turns (A B A B ...) ``repeats``
+    times, ``calls`` calls a turn."""
+    samples: dict[str, list[float]] = {label: [] for label in fns}
+    for _ in range(repeats):
+        for label, fn in fns.items():
+            samples[label].append(median_ms(fn, calls))
+    return {label: statistics.median(values) for label, values in samples.items()}
+
+
 def whole_step(encoder: str, batch: int, repeats: int) -> list[str]:
     extractor = build_extractor(parse_encoder(encoder), SPACE).train()
     compiled = torch.compile(extractor)
@@ -58,11 +71,10 @@ def whole_step(encoder: str, batch: int, repeats: int) -> list[str]:
     start = time.perf_counter()
     step(compiled)
     compile_s = time.perf_counter() - start
-    eager, fast = [], []
-    for _ in range(repeats):  # A B A B ...
-        eager.append(batch / median_ms(lambda: step(extractor), 3) * 1e3)
-        fast.append(batch / median_ms(lambda: step(compiled), 3) * 1e3)
-    e, c = statistics.median(eager), statistics.median(fast)
+    ms = interleaved_ms(
+        {"eager": lambda: step(extractor), "compiled": lambda: step(compiled)}, 3, repeats
+    )
+    e, c = batch / ms["eager"] * 1e3, batch / ms["compiled"] * 1e3
     return [
         f"| training step, {encoder}, batch {batch} (samples/s) | {e:,.0f} | {c:,.0f} "
         f"| {c / e:.2f}x | first compiled step {compile_s:.0f} s |"
@@ -89,10 +101,10 @@ def norm_and_activation(repeats: int) -> list[str]:
         start = time.perf_counter()
         run(compiled)
         compile_s = time.perf_counter() - start
-        eager = statistics.median(
-            median_ms(lambda: run(group_norm_relu), 5) for _ in range(repeats)
+        ms = interleaved_ms(
+            {"eager": lambda: run(group_norm_relu), "compiled": lambda: run(compiled)}, 5, repeats
         )
-        fast = statistics.median(median_ms(lambda: run(compiled), 5) for _ in range(repeats))
+        eager, fast = ms["eager"], ms["compiled"]
         rows.append(
             f"| GroupNorm + ReLU fwd+bwd, {tuple(shape)} channels-last (ms) | {eager:.1f} "
             f"| {fast:.1f} | {eager / fast:.2f}x | first compiled call {compile_s:.0f} s |"
@@ -106,11 +118,15 @@ def optimiser_step(encoder: str, repeats: int) -> list[str]:
         params = list(build_extractor(parse_encoder(name), SPACE).parameters())
         for p in params:
             p.grad = torch.randn_like(p)
-        times = {}
-        for label, kwargs in (("loop", {"foreach": False}), ("foreach", {"foreach": True}),
-                              ("fused", {"fused": True})):  # fmt: skip
-            optimizer = torch.optim.Adam(params, lr=1e-9, eps=1e-5, **kwargs)
-            times[label] = statistics.median(median_ms(optimizer.step, 20) for _ in range(repeats))
+        steps = {
+            label: torch.optim.Adam(params, lr=1e-9, eps=1e-5, **kwargs).step
+            for label, kwargs in (
+                ("loop", {"foreach": False}),
+                ("foreach", {"foreach": True}),
+                ("fused", {"fused": True}),
+            )
+        }
+        times = interleaved_ms(steps, 20, repeats)
         rows.append(
             f"| Adam step, {name} ({len(params)} tensors) (ms): loop / foreach / fused "
             f"| {times['loop']:.2f} | {times['foreach']:.2f} / {times['fused']:.2f} "
