@@ -24,7 +24,7 @@ test: $(STAMP)
 # minutes on 2 CPU cores). The full-size run for the README is in its Results section.
 demo: $(STAMP)
 	$(PY) -m mnv4_rl.demo
-	$(PY) -m mnv4_rl.bench --encoders nano nano_rl small --env Pong --repeats 3 \
+	$(PY) -m mnv4_lab.bench --encoders nano nano_rl small --env Pong --repeats 3 \
 		--ppo-steps 1024 --dqn-learning-starts 300 --dqn-steps 300 --encoder-seconds 0.5 \
 		--out results/demo
 

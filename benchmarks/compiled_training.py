@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
-from mnv4_rl.bench.encoders import build_extractor, parse_encoder
-from mnv4_rl.bench.report import header, machine_info
+from mnv4_lab.bench.encoders import build_extractor, parse_encoder
+from mnv4_lab.bench.report import header, machine_info
 
 SPACE = spaces.Box(0, 255, (4, 84, 84), np.uint8)
 

@@ -1,8 +1,8 @@
-"""What :func:`mnv4_rl.tune_malloc` changes: each measurement with glibc's default malloc and with
+"""What :func:`mnv4_lab.tune_malloc` changes: each measurement with glibc's default malloc and with
 the tuned one, every run in a fresh subprocess (the allocator is process-wide, and so is peak
 memory), runs taking turns for ``--repeats`` rounds; medians are printed as markdown tables.
 
-- RL end to end: SB3 PPO and DQN with rl-zoo's Atari settings (``mnv4_rl.bench.worker``), agent
+- RL end to end: SB3 PPO and DQN with rl-zoo's Atari settings (``mnv4_lab.bench.worker``), agent
   steps/s and peak resident memory per encoder;
 - classifier training: one training step (forward, cross-entropy, backward, SGD) of an ImageNet
   classifier at 224x224, batch 32, images/s.
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import torch
 
+import mnv4_lab
 import mnv4_rl
-from mnv4_rl.bench.measure import EndToEndConfig, end_to_end_in_subprocess
-from mnv4_rl.bench.report import header, machine_info
+from mnv4_lab.bench.measure import EndToEndConfig, end_to_end_in_subprocess
+from mnv4_lab.bench.report import header, machine_info
 
 SETTINGS = {"default": False, "tuned": True}
 
@@ -33,7 +34,7 @@ SETTINGS = {"default": False, "tuned": True}
 def classifier_images_per_second(model_name: str, tuned: bool, steps: int = 7) -> float:
     """Median images/s of a classifier training step at 224x224, batch 32 (in this process)."""
     if tuned:
-        mnv4_rl.tune_malloc()
+        mnv4_lab.tune_malloc()
     torch.manual_seed(0)
     model = mnv4_rl.create_model(model_name, num_classes=1000)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import torch
 from stable_baselines3 import PPO
 
-from mnv4_rl.atari import make_atari_envs
-from mnv4_rl.bench.encoders import parse_encoder, policy_kwargs
-from mnv4_rl.bench.measure import PPO_ZOO
+from mnv4_lab.atari import make_atari_envs
+from mnv4_lab.bench.encoders import parse_encoder, policy_kwargs
+from mnv4_lab.bench.measure import PPO_ZOO
 
 PARTS = ("env", "acting", "update", "other", "total")
 

@@ -1,6 +1,6 @@
 """Profile an encoder's training step at PPO's minibatch and print where the time goes.
 
-The extractor as the benchmark builds it (``mnv4_rl.bench`` encoder specs: ``nano``,
+The extractor as the benchmark builds it (``mnv4_lab.bench`` encoder specs: ``nano``,
 ``nano@norm=frozen``, ``timm-nano``...), 4x84x84 inputs, train mode, forward + backward + Adam step;
 ``torch.profiler`` over ``--steps`` steps after 3 warm-up steps, operators sorted by their own time:
 
@@ -16,7 +16,7 @@ import torch
 from gymnasium import spaces
 from torch.profiler import profile
 
-from mnv4_rl.bench.encoders import build_extractor, parse_encoder
+from mnv4_lab.bench.encoders import build_extractor, parse_encoder
 
 
 def main() -> None:

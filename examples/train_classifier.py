@@ -50,10 +50,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
+import mnv4_lab
 import mnv4_rl
-from mnv4_rl import data as mdata
-from mnv4_rl.models import PRETRAINED
-from mnv4_rl.models.factory import IMAGENET_MEAN, IMAGENET_STD, resolve_name
+from mnv4_lab import data as mdata
+from mnv4_rl.models import PRETRAINED, resolve_name
+from mnv4_rl.weights import IMAGENET_MEAN, IMAGENET_STD
 
 
 # ------------------------------------------------------------------------------------- arguments
@@ -128,7 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tune-malloc",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="mnv4_rl.tune_malloc(): glibc keeps freed memory for reuse (faster CPU training)",
+        help="mnv4_lab.tune_malloc(): glibc keeps freed memory for reuse (faster CPU training)",
     )
     p.add_argument(
         "--output",
@@ -376,7 +377,7 @@ def main(argv: list[str] | None = None) -> dict:
     is_main = rank == 0
     log = print if is_main else (lambda *a, **k: None)
     progress = args.progress and is_main
-    if args.tune_malloc and mnv4_rl.tune_malloc():
+    if args.tune_malloc and mnv4_lab.tune_malloc():
         log("malloc: tuned (freed memory kept for reuse; --no-tune-malloc for glibc's default)")
 
     # Seeds: each rank draws different augmentations; DDP copies rank 0's initial weights.

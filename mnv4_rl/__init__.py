@@ -6,7 +6,7 @@ Quick start::
     model = mnv4_rl.create_model("conv_small", in_channels=4, num_classes=0)
 """
 
-from .accel import compile_model, tune_malloc
+from .accel import compile_model
 from .models import (
     PRETRAINED,
     RL_VARIANTS,
@@ -49,5 +49,4 @@ __all__ = [
     "mobilenet_v4_medium",
     "mobilenet_v4_nano",
     "mobilenet_v4_small",
-    "tune_malloc",
 ]

@@ -19,11 +19,60 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .models.specs import RL_VARIANTS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """A timm checkpoint on the Hugging Face hub and the preprocessing it was trained with."""
+
+    hub_id: str
+    input_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    top1: float | None = None  # timm's ImageNet-1k top-1 at input_size (timm results CSV)
+
+
+# Default ImageNet-1k weights per variant (timm hub ids; see docs and the timm model cards).
+PRETRAINED: dict[str, PretrainedConfig] = {
+    "conv_small": PretrainedConfig("timm/mobilenetv4_conv_small.e2400_r224_in1k", 224, top1=73.756),
+    "conv_small_050": PretrainedConfig(
+        "timm/mobilenetv4_conv_small_050.e3000_r224_in1k",
+        224,
+        INCEPTION_MEAN,
+        INCEPTION_STD,
+        64.778,
+    ),
+    "conv_medium": PretrainedConfig(
+        "timm/mobilenetv4_conv_medium.e500_r256_in1k", 256, top1=79.916
+    ),
+    "conv_large": PretrainedConfig("timm/mobilenetv4_conv_large.e600_r384_in1k", 384, top1=82.974),
+    "hybrid_medium": PretrainedConfig(
+        "timm/mobilenetv4_hybrid_medium.ix_e550_r256_in1k", 256, top1=81.478
+    ),
+    "hybrid_large": PretrainedConfig(
+        "timm/mobilenetv4_hybrid_large.ix_e600_r384_in1k", 384, top1=83.996
+    ),
+}
+
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "INCEPTION_MEAN",
+    "INCEPTION_STD",
+    "PRETRAINED",
+    "CheckpointError",
     "LoadSummary",
+    "PretrainedConfig",
     "WeightsNotFoundError",
     "adapt_stem_weight",
     "convert_timm_state_dict",
+    "default_pretrained_source",
     "load_timm_weights",
     "read_state_dict",
     "weights_cache_dir",
@@ -52,6 +101,23 @@ def weights_cache_dir() -> Path:
     return Path(os.environ.get("MNV4_RL_WEIGHTS", Path.home() / ".cache" / "mnv4_rl"))
 
 
+def default_pretrained_source(variant: str, tag: str | None = None) -> str:
+    """Hub id of the default (or tagged) timm checkpoint for ``variant``."""
+    if tag:
+        return f"timm/mobilenetv4_{variant}.{tag}"
+    if variant in RL_VARIANTS:
+        raise ValueError(
+            f"{variant!r} is an RL-shaped variant of this package, not timm's: no pretrained "
+            f"weights exist; build it with pretrained=None and train it from scratch"
+        )
+    if variant not in PRETRAINED:
+        with_weights = ", ".join(PRETRAINED)
+        raise ValueError(
+            f"timm publishes no weights for {variant!r}; variants with weights: {with_weights}"
+        )
+    return PRETRAINED[variant].hub_id
+
+
 def convert_timm_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a timm ``mobilenetv4_*`` state dict to this package's module names.
 
@@ -74,41 +140,102 @@ def convert_timm_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torc
     return converted
 
 
-def adapt_stem_weight(weight: torch.Tensor, in_channels: int) -> tuple[torch.Tensor, str]:
-    """Adapt an RGB stem kernel ``(out, 3, k, k)`` to ``in_channels`` inputs.
+def adapt_stem_weight(
+    weight: torch.Tensor,
+    in_channels: int,
+    frame_channels: int | None = None,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> tuple[torch.Tensor, str]:
+    """Adapt an RGB stem kernel ``(out, 3, kh, kw)`` to ``in_channels`` inputs; say which rule.
 
-    1 channel: the sum over RGB (a grey image gives the response of the same grey RGB image).
-    k channels: the RGB kernel repeated along the input axis (R, G, B, R, ...) and scaled by 3/k,
-    which keeps the activations' scale; for a stack of RGB frames (k a multiple of 3), k/3 copies
-    of one RGB image give exactly that image's activation.
+    The frame rule (``frame_channels`` given; the RL adapters always give it) reads the input as
+    ``k = in_channels / frame_channels`` stacked frames, so that ``k`` equal frames give the
+    response of one frame:
+
+    - RGB frames (``frame_channels=3``): the kernel repeated per frame and divided by ``k``;
+    - grey frames (``frame_channels=1``): the colour kernels summed, each weighted by
+      ``mean(std) / std_c`` (a grey value has the gain of the same grey RGB pixel after the
+      checkpoint's mean/std normalisation), repeated per frame and divided by ``k``.
+
+    A kernel that already has ``in_channels`` inputs is returned unchanged. The generic rule
+    (``frame_channels=None``): 1 channel sums the RGB kernels; other counts repeat
+    them cyclically (R, G, B, R, ...) scaled by ``3 / in_channels``.
+
+    Args:
+        weight: the checkpoint's stem kernel.
+        in_channels: the model's input channels.
+        frame_channels: channels per frame (1 or 3), or ``None`` for the generic rule.
+        std: the checkpoint's per-colour std (its pretraining normalisation).
+
+    Returns:
+        The adapted kernel and a sentence saying which rule applied ("" when none was needed).
     """
     rgb = weight.shape[1]
-    if in_channels == rgb:
+    if in_channels == rgb:  # one RGB frame, or a checkpoint made for this input already
         return weight, ""
     if rgb != 3:
         raise ValueError(f"can only adapt a 3-channel stem, this checkpoint's has {rgb} channels")
+    if frame_channels is not None:
+        if frame_channels not in (1, 3) or in_channels % frame_channels:
+            raise ValueError(
+                f"in_channels={in_channels} is not a stack of frames of frame_channels="
+                f"{frame_channels} (1 or 3 channels per frame); pass frame_channels=None for the "
+                "generic rule"
+            )
+        k = in_channels // frame_channels
+        if frame_channels == 3:
+            note = (
+                f"stem, frame rule: {k} RGB frame(s), kernel repeated per frame and divided by {k}"
+            )
+            return weight.repeat(1, k, 1, 1) / k, note
+        gain = torch.tensor([float(sum(std)) / len(std) / s for s in std], dtype=weight.dtype)
+        grey = (weight * gain.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        note = (
+            f"stem, frame rule: {k} greyscale frame(s), colour kernels summed (weighted by std), "
+            f"repeated per frame and divided by {k}"
+        )
+        return grey.repeat(1, k, 1, 1) / k, note
     if in_channels == 1:
-        return weight.sum(dim=1, keepdim=True), "summed the RGB stem kernel to 1 input channel"
+        return weight.sum(
+            dim=1, keepdim=True
+        ), "stem, generic rule: RGB kernels summed to 1 channel"
     repeats = math.ceil(in_channels / 3)
     adapted = weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (3.0 / in_channels)
-    note = f"repeated the RGB stem kernel to {in_channels} input channels and scaled it by 3/{in_channels}"
+    note = (
+        f"stem, generic rule: RGB kernel repeated to {in_channels} channels and scaled by "
+        f"3/{in_channels}"
+    )
     return adapted, note
 
 
-def _unwrap(obj: object) -> dict[str, torch.Tensor]:
+class CheckpointError(ValueError):
+    """A checkpoint file exists but holds no readable state dict; the message names the file."""
+
+
+# Suffixes that make a source a local file path, never a hub id.
+_FILE_SUFFIXES = {".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pkl", ".tar", ".npz", ".zip"}
+_HUB_ID = re.compile(r"[\w-]+/[\w.-]+")
+
+
+def _unwrap(obj: object, where: str) -> dict[str, torch.Tensor]:
     """Take the state dict out of common checkpoint wrappers (``{"state_dict": ...}`` etc.)."""
     if isinstance(obj, nn.Module):
         return obj.state_dict()
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "state_dict_ema", "model_ema"):
             if key in obj and isinstance(obj[key], Mapping):
-                return _unwrap(obj[key])
-        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+                return _unwrap(obj[key], where)
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
             return dict(obj)
-    raise TypeError(f"cannot find a state dict in a {type(obj).__name__}")
+    raise CheckpointError(
+        f"{where} holds a {type(obj).__name__} with no state dict in it (expected a mapping of "
+        "tensor names to tensors, possibly under 'state_dict' or 'model')"
+    )
 
 
 def _read_file(path: Path) -> dict[str, torch.Tensor]:
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): the download or save did not finish")
     if path.suffix == ".safetensors":
         try:
             from safetensors.torch import load_file
@@ -116,8 +243,27 @@ def _read_file(path: Path) -> dict[str, torch.Tensor]:
             raise ImportError(
                 "reading .safetensors needs the safetensors package: pip install 'mnv4_rl[hub]'"
             ) from error
-        return load_file(str(path))
-    return _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            return load_file(str(path))
+        except Exception as error:  # safetensors raises its own SafetensorError for bad files
+            raise CheckpointError(
+                f"cannot read {path} as a .safetensors file ({error}); is it complete? "
+                "Download it again"
+            ) from error
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        if "Unsupported global" in str(error) or "weights_only" in str(error):
+            raise CheckpointError(
+                f"{path} holds pickled Python objects (a whole nn.Module?), not a state dict; "
+                "in the program that saved it, save the weights instead: "
+                "torch.save(model.state_dict(), path)"
+            ) from None
+        raise CheckpointError(
+            f"cannot read {path} as a PyTorch checkpoint ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}); is the file complete?"
+        ) from None
+    return _unwrap(loaded, str(path))
 
 
 def _download(hub_id: str) -> Path:
@@ -141,17 +287,33 @@ def _download(hub_id: str) -> Path:
         ) from error
 
 
+def is_hub_id(source: str) -> bool:
+    """Whether ``source`` names a hub checkpoint (``owner/name``) rather than a local file.
+
+    A path with a file suffix (``weights/nope.safetensors``, ``runs/last.ckpt``), with more than
+    one ``/``, or starting with ``.``, ``/`` or ``~`` is always a local path.
+    """
+    text = source.removeprefix("hf-hub:").removeprefix("hf_hub:")
+    if text.startswith((".", "/", "~")) or Path(text).suffix.lower() in _FILE_SUFFIXES:
+        return False
+    return _HUB_ID.fullmatch(text) is not None
+
+
 def read_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[str, torch.Tensor]:
-    """Read a state dict from a mapping, a module, a local file or a hub id (``"timm/..."``)."""
+    """Read a state dict from a mapping, a module, a local file or a hub id (``"timm/..."``).
+
+    Raises:
+        WeightsNotFoundError: no such local file, or a hub checkpoint that cannot be had.
+        CheckpointError: the file exists but holds no readable state dict.
+    """
     if isinstance(source, Mapping | nn.Module):
-        return _unwrap(source)
+        return _unwrap(source, "the given object")
     text = str(source)
     path = Path(text).expanduser()
     if path.is_file():
         return _read_file(path)
-    hub_id = text.removeprefix("hf-hub:").removeprefix("hf_hub:")
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", hub_id) and path.suffix not in {".pth", ".bin", ".pt"}:
-        return _read_file(_download(hub_id))
+    if is_hub_id(text):
+        return _read_file(_download(text.removeprefix("hf-hub:").removeprefix("hf_hub:")))
     raise WeightsNotFoundError(
         f"no checkpoint file at {path}; pass an existing .safetensors/.pth/.bin file, a state dict, "
         f"or a hub id such as 'timm/mobilenetv4_conv_small.e2400_r224_in1k'"
@@ -181,15 +343,26 @@ class LoadSummary:
 
 
 def load_timm_weights(
-    model: nn.Module, source: str | os.PathLike | Mapping | nn.Module, verbose: bool = True
+    model: nn.Module,
+    source: str | os.PathLike | Mapping | nn.Module,
+    verbose: bool = True,
+    *,
+    frame_channels: int | None = None,
+    std: tuple[float, ...] = IMAGENET_STD,
 ) -> LoadSummary:
-    """Load a timm MobileNetV4 checkpoint into ``model`` (a :class:`~mnv4_rl.MobileNetV4`).
+    """Load a timm MobileNetV4 checkpoint (or one of ours) into ``model``: the one weights path.
+
+    :func:`mnv4_rl.create_model` and every RL adapter load through here, so a checkpoint is read
+    and converted once, and the stem is adapted by one rule (:func:`adapt_stem_weight`).
 
     Args:
         model: the target network; its ``in_channels``/``num_classes`` may differ from the
             checkpoint's (the stem is adapted, the classifier re-initialised).
         source: a timm state dict, a local ``.safetensors``/``.pth``/``.bin`` file, or a hub id.
         verbose: also emit the summary as a ``UserWarning`` when anything was adapted.
+        frame_channels: read the input as stacked frames of this many channels (1 or 3) when
+            adapting the stem (the frame rule); ``None``: the generic rule.
+        std: the checkpoint's per-colour std, for the frame rule's grey weighting.
 
     Returns:
         A :class:`LoadSummary` listing every change.
@@ -199,15 +372,16 @@ def load_timm_weights(
             mismatching key and both shapes.
         WeightsNotFoundError: a file or hub checkpoint could not be found (the message says where
             to download it and where to put it).
+        CheckpointError: the file holds no readable state dict.
     """
     summary = LoadSummary(str(source) if isinstance(source, str | os.PathLike) else "a state dict")
     state = convert_timm_state_dict(read_state_dict(source))
     target = model.state_dict()
 
     stem_key = "stem.conv.weight"
-    if stem_key in state and stem_key in target and state[stem_key].shape != target[stem_key].shape:
+    if stem_key in state and stem_key in target:
         state[stem_key], summary.stem = adapt_stem_weight(
-            state[stem_key], target[stem_key].shape[1]
+            state[stem_key], target[stem_key].shape[1], frame_channels, std
         )
 
     has_classifier = "classifier.weight" in target

@@ -79,13 +79,13 @@ def test_extractor_compile_option_keeps_outputs_and_state_dict() -> None:
 
 
 FREE_64_MIB = """
-import sys, torch, mnv4_rl
+import sys, torch, mnv4_lab
 
 def rss_mib():
     with open("/proc/self/status") as status:
         return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) / 1024
 
-applied = mnv4_rl.tune_malloc() if sys.argv[1] == "tuned" else None
+applied = mnv4_lab.tune_malloc() if sys.argv[1] == "tuned" else None
 block = torch.ones(16 * 2**20)  # 64 MiB, written
 before = rss_mib()
 del block

@@ -12,8 +12,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import NatureCNN
 
-from mnv4_rl import count_macs, count_params
-from mnv4_rl.bench import (
+from mnv4_lab.bench import (
     TimmMobileNetV4Extractor,
     csv_columns,
     main,
@@ -23,7 +22,8 @@ from mnv4_rl.bench import (
     ratio,
     summarise,
 )
-from mnv4_rl.bench.encoders import build_extractor
+from mnv4_lab.bench.encoders import build_extractor
+from mnv4_rl import count_macs, count_params
 from mnv4_rl.sb3 import MobileNetV4Extractor
 
 SPACE = spaces.Box(0, 255, (4, 84, 84), dtype="uint8")

@@ -13,7 +13,7 @@ import pytest
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv
 
-from mnv4_rl.atari import make_atari_envs, resolve_env_id
+from mnv4_lab.atari import make_atari_envs, resolve_env_id
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -175,7 +175,7 @@ def test_readme_commands_are_valid_for_the_scripts() -> None:
     import re
     import shlex
 
-    from mnv4_rl.bench import parse_args as bench_args
+    from mnv4_lab.bench import parse_args as bench_args
 
     sys.path.insert(0, str(EXAMPLES))
     try:

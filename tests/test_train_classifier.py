@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import mnv4_rl
-from mnv4_rl.data import ImageFolder, Normalize, ShapesDataset, save_image_folder
+from mnv4_lab.data import ImageFolder, Normalize, ShapesDataset, save_image_folder
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_classifier.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # 2 shared cores: one thread per process

@@ -7,6 +7,7 @@ from .factory import (
     create_model,
     custom_spec,
     list_models,
+    load_pretrained,
     mobilenet_v4_custom,
     mobilenet_v4_hybrid_large,
     mobilenet_v4_hybrid_medium,
@@ -16,6 +17,7 @@ from .factory import (
     mobilenet_v4_small,
     resolve_name,
 )
+from .impala import ImpalaBackbone
 from .mobilenetv4 import MobileNetV4, build_block
 from .specs import (
     RL_VARIANTS,
@@ -35,6 +37,7 @@ __all__ = [
     "VARIANTS",
     "ConvBNAct",
     "FusedIBSpec",
+    "ImpalaBackbone",
     "MQASpec",
     "MobileNetV4",
     "ModelSpec",
@@ -45,6 +48,7 @@ __all__ = [
     "create_model",
     "custom_spec",
     "list_models",
+    "load_pretrained",
     "mobilenet_v4_custom",
     "mobilenet_v4_hybrid_large",
     "mobilenet_v4_hybrid_medium",

@@ -3,51 +3,19 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..weights import (
+    IMAGENET_STD,
+    PRETRAINED,
+    LoadSummary,
+    PretrainedConfig,
+    default_pretrained_source,
+    load_timm_weights,
+)
 from .mobilenetv4 import MobileNetV4
 from .specs import RL_VARIANTS, VARIANTS, ModelSpec, SESpec, fib, mqa, uib
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-INCEPTION_MEAN = (0.5, 0.5, 0.5)
-INCEPTION_STD = (0.5, 0.5, 0.5)
-
-
-@dataclass(frozen=True)
-class PretrainedConfig:
-    """A timm checkpoint on the Hugging Face hub and the preprocessing it was trained with."""
-
-    hub_id: str
-    input_size: int
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    top1: float | None = None  # timm's ImageNet-1k top-1 at input_size (timm results CSV)
-
-
-# Default ImageNet-1k weights per variant (timm hub ids; see docs and the timm model cards).
-PRETRAINED: dict[str, PretrainedConfig] = {
-    "conv_small": PretrainedConfig("timm/mobilenetv4_conv_small.e2400_r224_in1k", 224, top1=73.756),
-    "conv_small_050": PretrainedConfig(
-        "timm/mobilenetv4_conv_small_050.e3000_r224_in1k",
-        224,
-        INCEPTION_MEAN,
-        INCEPTION_STD,
-        64.778,
-    ),
-    "conv_medium": PretrainedConfig(
-        "timm/mobilenetv4_conv_medium.e500_r256_in1k", 256, top1=79.916
-    ),
-    "conv_large": PretrainedConfig("timm/mobilenetv4_conv_large.e600_r384_in1k", 384, top1=82.974),
-    "hybrid_medium": PretrainedConfig(
-        "timm/mobilenetv4_hybrid_medium.ix_e550_r256_in1k", 256, top1=81.478
-    ),
-    "hybrid_large": PretrainedConfig(
-        "timm/mobilenetv4_hybrid_large.ix_e600_r384_in1k", 384, top1=83.996
-    ),
-}
 
 # Every buildable spec by name: timm's family, then ours for RL.
 SPECS: dict[str, ModelSpec] = {**VARIANTS, **RL_VARIANTS}
@@ -93,28 +61,12 @@ def resolve_name(name: str) -> tuple[str, str | None]:
     return base, tag or None
 
 
-def default_pretrained_source(variant: str, tag: str | None = None) -> str:
-    """Hub id of the default (or tagged) timm checkpoint for ``variant``."""
-    if tag:
-        return f"timm/mobilenetv4_{variant}.{tag}"
-    if variant in RL_VARIANTS:
-        raise ValueError(
-            f"{variant!r} is an RL-shaped variant of this package, not timm's: no pretrained "
-            f"weights exist; build it with pretrained=None and train it from scratch"
-        )
-    if variant not in PRETRAINED:
-        with_weights = ", ".join(PRETRAINED)
-        raise ValueError(
-            f"timm publishes no weights for {variant!r}; variants with weights: {with_weights}"
-        )
-    return PRETRAINED[variant].hub_id
-
-
 def create_model(
     name: str,
     in_channels: int = 3,
     num_classes: int = 1000,
     pretrained: bool | str | Path | dict | None = None,
+    frame_channels: int | None = None,
     **kwargs: Any,
 ) -> MobileNetV4:
     """Build a MobileNetV4 by name, optionally with timm's ImageNet weights.
@@ -122,10 +74,14 @@ def create_model(
     Args:
         name: a variant (:func:`list_models`), a seed name (``"nano"``...``"hybrid_large"``,
             ``"custom"``) or a timm name (``"mobilenetv4_conv_small[.tag]"``).
-        in_channels: input channels; pretrained stems are adapted (see :func:`load_timm_weights`).
+        in_channels: input channels; pretrained stems are adapted (see
+            :func:`~mnv4_rl.weights.adapt_stem_weight`).
         num_classes: classifier size; 0 gives the pooled 1280-d features.
         pretrained: ``True`` for the variant's default hub weights, or a hub id, a local
             ``.safetensors``/``.pth``/``.bin`` file, or a timm state dict. ``None``/``False``: random.
+        frame_channels: the input is a stack of frames of this many channels (1 grey, 3 RGB):
+            a pretrained stem is adapted by the frame rule, as the RL adapters do. ``None``: the
+            channels are generic.
         **kwargs: passed to :class:`MobileNetV4` (``drop_rate``, ``drop_path_rate``, ``norm``,
             ``features_only``, ``channels_last``), or to :func:`mobilenet_v4_custom` for ``"custom"``.
 
@@ -138,13 +94,31 @@ def create_model(
     else:
         model = MobileNetV4(SPECS[variant], in_channels, num_classes, **kwargs)
     if pretrained:
-        from ..weights import load_timm_weights
-
-        source = default_pretrained_source(variant, tag) if pretrained is True else pretrained
-        model.pretrained_summary = summary = load_timm_weights(model, source, verbose=False)
+        summary = load_pretrained(model, name, pretrained, frame_channels)
         if summary.changes:  # reported at the caller's line, never silent
             warnings.warn(str(summary), UserWarning, stacklevel=2)
     return model
+
+
+def load_pretrained(
+    model: MobileNetV4,
+    name: str,
+    pretrained: bool | str | Path | dict,
+    frame_channels: int | None = None,
+) -> LoadSummary:
+    """Load ``pretrained`` into ``model`` (built as ``name``) with :func:`load_timm_weights`.
+
+    ``True`` means the variant's default hub checkpoint; the grey-frame stem rule uses that
+    checkpoint's std. Returns the :class:`LoadSummary` (kept on ``model.pretrained_summary``) and
+    warns nothing: callers report it.
+    """
+    variant, tag = resolve_name(name)
+    source = default_pretrained_source(variant, tag) if pretrained is True else pretrained
+    std = PRETRAINED[variant].std if variant in PRETRAINED else IMAGENET_STD
+    model.pretrained_summary = load_timm_weights(
+        model, source, verbose=False, frame_channels=frame_channels, std=std
+    )
+    return model.pretrained_summary
 
 
 def _seed_factory(seed_name: str):
@@ -303,6 +277,7 @@ __all__ = [
     "create_model",
     "custom_spec",
     "list_models",
+    "load_pretrained",
     "mobilenet_v4_custom",
     "mobilenet_v4_hybrid_large",
     "mobilenet_v4_hybrid_medium",

@@ -153,10 +153,10 @@ class ConvNormAct(nn.Module):
 
     - ``fold_bn``: when the norm is a BatchNorm that uses running statistics (eval mode, or
       ``"frozen"``), it is folded into the convolution: one conv with bias instead of conv +
-      BatchNorm. The folded weights are recomputed from the live parameters, so training,
-      ``load_state_dict`` and optimiser steps are always seen. Under ``torch.no_grad`` /
-      ``inference_mode`` they are cached until a parameter or statistic changes (tracked by tensor
-      version counters).
+      BatchNorm. The folded weights are computed from the live parameters at every call, never
+      cached: a cache cannot see every way RL code changes weights (SB3's ``polyak_update``
+      writes through ``param.data``, which bumps no version counter), and a fold costs a few
+      small ops per layer, independent of the batch (``benchmarks/fold_cost.py``).
     - ``pointwise_gemm``: a 1x1 stride-1 conv on a channels-last input is one matrix product over
       the ``(N*H*W, C)`` view, done with ``F.linear``; PyTorch's CPU conv takes a slower im2col
       path for these, and they are most of MobileNetV4's MACs.
@@ -188,17 +188,6 @@ class ConvNormAct(nn.Module):
         self.fold_bn = True  # set False to run the plain conv -> BN -> act path
         self.pointwise_gemm = True
         self._pointwise = kernel_size == 1 and stride == 1 and groups == 1
-        self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
-
-    def _fold_key(self) -> tuple:
-        tensors = (
-            self.conv.weight,
-            self.bn.weight,
-            self.bn.bias,
-            self.bn.running_mean,
-            self.bn.running_var,
-        )
-        return tuple((t.data_ptr(), t._version) for t in tensors) + (self.bn.eps,)
 
     def folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The conv weight and bias that compute conv -> BatchNorm (running statistics) in one conv."""
@@ -207,13 +196,6 @@ class ConvNormAct(nn.Module):
         weight = self.conv.weight * scale.view(-1, 1, 1, 1)
         bias = bn.bias - bn.running_mean * scale
         return weight, bias
-
-    def _cached_fold(self) -> tuple[torch.Tensor, torch.Tensor]:
-        key = self._fold_key()
-        if self._folded is None or self._folded[0] != key:
-            weight, bias = self.folded_weight_and_bias()
-            self._folded = (key, weight, bias)
-        return self._folded[1], self._folded[2]
 
     def _convolve(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
         if self._pointwise and self.pointwise_gemm and x.is_contiguous(memory_format=CL):
@@ -225,16 +207,8 @@ class ConvNormAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold_bn and _uses_running_stats(self.bn):
-            if torch.is_grad_enabled() or torch.compiler.is_compiling():
-                # differentiable, never cached; a compiled graph folds it once per call itself
-                weight, bias = self.folded_weight_and_bias()
-            else:
-                weight, bias = self._cached_fold()
+            weight, bias = self.folded_weight_and_bias()
             return self.act(self._convolve(x, weight, bias))
         if self.pointwise_gemm:
             return self.act(self.bn(self._convolve(x, self.conv.weight, None)))
         return self.act(self.bn(self.conv(x)))
-
-    def _apply(self, fn, recurse=True):  # noqa: ANN001 - torch's signature
-        self._folded = None  # .to() / .half() / .cuda() invalidate the cache
-        return super()._apply(fn, recurse)

@@ -8,6 +8,7 @@ Stable import paths (SB3 stores the extractor class by module and name in every 
 from .extractors import (
     LAYOUTS,
     FrameLayout,
+    ImpalaCNN,
     MNv4HybridLargeExtractor,
     MNv4HybridMediumExtractor,
     MNv4LargeExtractor,
@@ -20,10 +21,12 @@ from .extractors import (
     default_norm,
     resolve_layout,
 )
-from .policies import ALGOS, load_model, mnv4_policy_kwargs
+from .policies import ALGOS, SB3_ENCODERS, encoder_policy_kwargs, load_model, mnv4_policy_kwargs
 
 __all__ = [
     "ALGOS",
+    "SB3_ENCODERS",
+    "ImpalaCNN",
     "LAYOUTS",
     "FrameLayout",
     "MNv4HybridLargeExtractor",
@@ -36,6 +39,7 @@ __all__ = [
     "MobileNetV4CombinedExtractor",
     "MobileNetV4Extractor",
     "default_norm",
+    "encoder_policy_kwargs",
     "load_model",
     "mnv4_policy_kwargs",
     "resolve_layout",

@@ -6,9 +6,13 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from .extractors import MobileNetV4CombinedExtractor, MobileNetV4Extractor, default_norm
+from ..encoders import ENCODERS, IMPALA
+from .extractors import ImpalaCNN, MobileNetV4CombinedExtractor, MobileNetV4Extractor, default_norm
 
-__all__ = ["ALGOS", "load_model", "mnv4_policy_kwargs"]
+__all__ = ["ALGOS", "SB3_ENCODERS", "encoder_policy_kwargs", "load_model", "mnv4_policy_kwargs"]
+
+#: Encoder names for SB3: SB3's own NatureCNN as ``"nature"``, then :data:`mnv4_rl.encoders.ENCODERS`.
+SB3_ENCODERS = ("nature", *ENCODERS)
 
 # The head each algorithm gets on top of the features, when not overridden.
 # PPO/A2C/DQN/QR-DQN: what SB3 gives NatureCNN (only the final linear layers), so the encoder is
@@ -63,9 +67,7 @@ def mnv4_policy_kwargs(
     Raises:
         ValueError: an unknown ``algo`` (the message lists the known ones).
     """
-    key = _ALIASES.get(algo.lower(), algo.lower())
-    if key not in ALGOS:
-        raise ValueError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
+    key = _algo_key(algo)
     extractor_kwargs: dict[str, Any] = {"variant": variant, "pretrained": pretrained}
     if dict_observations:
         extractor_class: type = MobileNetV4CombinedExtractor
@@ -82,6 +84,59 @@ def mnv4_policy_kwargs(
         **ALGOS[key],
         **overrides,
     }
+
+
+def _algo_key(algo: str) -> str:
+    key = _ALIASES.get(algo.lower(), algo.lower())
+    if key not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
+    return key
+
+
+def encoder_policy_kwargs(
+    encoder: str,
+    algo: str = "ppo",
+    pretrained: bool | str | Path | dict | None = None,
+    features_dim: int | None = None,
+    **extractor_kwargs: Any,
+) -> dict[str, Any]:
+    """``policy_kwargs`` for SB3's ``CnnPolicy`` with any encoder of :data:`SB3_ENCODERS`.
+
+    ``"nature"`` is SB3's NatureCNN as SB3 ships it (``{}``: nothing to change, or its
+    ``features_dim``); ``"impala"`` is :class:`ImpalaCNN` (256 features by default, the paper's);
+    every other name goes to :func:`mnv4_policy_kwargs`. The heads are SB3's defaults for NatureCNN
+    (:data:`ALGOS`), so only the encoder differs between names.
+
+    Args:
+        encoder: a name of :data:`SB3_ENCODERS` (or any :func:`mnv4_rl.create_model` name).
+        algo: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"`` or ``"sac"``.
+        pretrained: MobileNetV4 only.
+        features_dim: the encoder's output width; ``None``: 512 (256 for IMPALA-CNN).
+        **extractor_kwargs: extractor options (``norm``, ``layout``...).
+    """
+    key = _algo_key(algo)
+    if encoder in ("nature", IMPALA):
+        if pretrained:
+            raise ValueError(f"{encoder!r} has no pretrained weights; drop pretrained")
+        kwargs = dict(extractor_kwargs)
+        if features_dim is not None:
+            kwargs["features_dim"] = features_dim
+        if encoder == "nature":
+            if not kwargs:
+                return {}  # SB3's own default: NatureCNN, 512 features, its default heads
+            from stable_baselines3.common.torch_layers import NatureCNN
+
+            return {
+                "features_extractor_class": NatureCNN,
+                "features_extractor_kwargs": kwargs,
+                **ALGOS[key],
+            }
+        return {
+            "features_extractor_class": ImpalaCNN,
+            "features_extractor_kwargs": kwargs,
+            **ALGOS[key],
+        }
+    return mnv4_policy_kwargs(encoder, key, pretrained, features_dim or 512, **extractor_kwargs)
 
 
 def _without_pretrained(extractor_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Time the three ``norm`` choices side by side: ``python -m mnv4_rl.sb3.norm_benchmark``.
+"""Time the three ``norm`` choices side by side: ``python benchmarks/norm_benchmark.py``.
 
 For each norm, the backbone + projection of :class:`~mnv4_rl.sb3.MobileNetV4Extractor` is timed on
 a training step (forward + backward, train mode, batch 256) and on an acting step (eval-mode

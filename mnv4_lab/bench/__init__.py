@@ -1,6 +1,6 @@
 """Throughput benchmark: MobileNetV4 encoders against SB3's NatureCNN (``mnv4-rl-bench``).
 
-See :mod:`mnv4_rl.bench.cli` for what is measured and how.
+See :mod:`mnv4_lab.bench.cli` for what is measured and how.
 """
 
 from .cli import BASELINE, BenchConfig, main, parse_args, run_benchmark

@@ -18,17 +18,12 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_atari_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
-#: Encoder names accepted by the examples: SB3's NatureCNN and the MobileNetV4 seed names.
-ENCODERS = (
-    "nature",
-    "nano",
-    "nano_rl",
-    "small",
-    "medium",
-    "large",
-    "hybrid_medium",
-    "hybrid_large",
-)
+from mnv4_rl.sb3 import SB3_ENCODERS
+
+from .errors import UsageError
+
+#: Encoder names accepted by the examples: SB3's NatureCNN, IMPALA-CNN and the MobileNetV4 names.
+ENCODERS = SB3_ENCODERS
 
 FRAME_STACK = 4
 
@@ -55,6 +50,19 @@ def resolve_env_id(env: str) -> tuple[str, dict[str, Any]]:
     register_ale()
     if "/" not in env and "-v" not in env:
         env = f"{env}NoFrameskip-v4"
+    try:
+        spec = gym.spec(env)
+    except gym.error.Error as err:
+        raise UsageError(
+            f"unknown Atari env {env!r} ({err}); pass a game name ('Pong'), "
+            "'<Game>NoFrameskip-v4' or 'ALE/<Game>-v5'"
+        ) from None
+    if "ale_py" not in str(spec.entry_point):
+        raise UsageError(
+            f"{env!r} is not an Atari game: these examples train on ale-py games ('Pong', "
+            "'BreakoutNoFrameskip-v4', 'ALE/Breakout-v5'); for other pixel envs build the "
+            "algorithm yourself with mnv4_rl.sb3.mnv4_policy_kwargs"
+        )
     if env.startswith("ALE/") and env.endswith("-v5"):
         warnings.warn(
             f"{env} skips 4 frames itself and AtariWrapper skips 4 more; creating it with "
@@ -64,15 +72,11 @@ def resolve_env_id(env: str) -> tuple[str, dict[str, Any]]:
         )
         return env, {"frameskip": 1}
     if "NoFrameskip" not in env:
-        raise ValueError(
+        raise UsageError(
             f"env {env!r} already skips frames, and AtariWrapper would skip 4 more; use "
             f"'<Game>NoFrameskip-v4' (e.g. 'PongNoFrameskip-v4'), a game name ('Pong') or "
             f"'ALE/<Game>-v5'"
         )
-    try:
-        gym.spec(env)
-    except gym.error.Error as err:
-        raise ValueError(f"unknown Atari env {env!r}: {err}") from err
     return env, {}
 
 
@@ -110,43 +114,6 @@ def make_atari_envs(
     return VecFrameStack(vec_env, n_stack=FRAME_STACK)
 
 
-def encoder_policy_kwargs(
-    encoder: str,
-    algo: str,
-    pretrained: str | bool | None = None,
-    features_dim: int = 512,
-    **extractor_kwargs: Any,
-) -> dict[str, Any]:
-    """``policy_kwargs`` for SB3's ``CnnPolicy`` with the named encoder.
-
-    ``"nature"`` returns SB3's defaults untouched (NatureCNN, 512 features, no hidden layers in the
-    heads). The MobileNetV4 names use ``mnv4_rl.sb3.mnv4_policy_kwargs`` (same 512-wide
-    projection and the same empty ``net_arch``), so only the encoder differs.
-    """
-    if encoder == "nature":
-        if pretrained:
-            raise ValueError("NatureCNN has no pretrained weights; drop --pretrained")
-        if extractor_kwargs or features_dim != 512:
-            from stable_baselines3.common.torch_layers import NatureCNN
-
-            return {
-                "features_extractor_class": NatureCNN,
-                "features_extractor_kwargs": {"features_dim": features_dim, **extractor_kwargs},
-            }
-        return {}
-    if encoder not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}; known: {', '.join(ENCODERS)}")
-    from mnv4_rl.sb3 import mnv4_policy_kwargs
-
-    return mnv4_policy_kwargs(
-        variant=encoder,
-        algo=algo,
-        pretrained=pretrained,
-        features_dim=features_dim,
-        **extractor_kwargs,
-    )
-
-
 class ThroughputCallback(BaseCallback):
     """Agent steps per wall-clock second, SB3's ``time/fps`` definition, optionally after a start.
 
@@ -177,7 +144,11 @@ class ThroughputCallback(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        if self._t0 is not None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Stop the clock (SB3 calls this at the end of ``learn``; call it after an interrupt)."""
+        if self._t0 is not None and not self.seconds:
             self.seconds = time.perf_counter() - self._t0
             self.steps = self.num_timesteps - self._steps0
 

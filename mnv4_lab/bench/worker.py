@@ -1,7 +1,7 @@
-"""One end-to-end measurement in this process: ``python -m mnv4_rl.bench.worker '<json config>'``.
+"""One end-to-end measurement in this process: ``python -m mnv4_lab.bench.worker '<json config>'``.
 
 The benchmark starts this in a fresh subprocess per run (its own peak memory, no shared state) and
-reads the JSON line it prints last (see :func:`mnv4_rl.bench.measure.run_end_to_end`).
+reads the JSON line it prints last (see :func:`mnv4_lab.bench.measure.run_end_to_end`).
 """
 
 import json

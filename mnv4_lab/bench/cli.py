@@ -28,8 +28,9 @@ from typing import Any
 
 import torch
 
-from ..accel import tune_malloc
-from ..profiling import count_macs, count_params
+from mnv4_rl.profiling import count_macs, count_params
+
+from ..malloc import tune_malloc
 from .encoders import EncoderSpec, build_extractor, parse_encoder
 from .measure import (
     EndToEndConfig,
@@ -107,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p.add_argument(
         "--tune-malloc",
         action="store_true",
-        help="call mnv4_rl.tune_malloc() in every run (glibc keeps freed memory for reuse)",
+        help="call mnv4_lab.tune_malloc() in every run (glibc keeps freed memory for reuse)",
     )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default=d.out, help="output directory")

@@ -20,8 +20,8 @@ from typing import Any
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
-from ..models import resolve_name
-from ..sb3 import MobileNetV4Extractor, mnv4_policy_kwargs
+from mnv4_rl.models import resolve_name
+from mnv4_rl.sb3 import MobileNetV4Extractor, mnv4_policy_kwargs
 
 TIMM_PREFIX = "timm-"
 TIMM_NORMS = ("batch", "frozen")

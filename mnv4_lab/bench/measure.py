@@ -1,7 +1,7 @@
 """The measurements: encoder-only timings (in process) and end-to-end SB3 training throughput (each
 run in a fresh subprocess, so that its peak memory is its own).
 
-Run one end-to-end measurement by hand: ``python -m mnv4_rl.bench.worker '<json config>'``; it
+Run one end-to-end measurement by hand: ``python -m mnv4_lab.bench.worker '<json config>'``; it
 prints one JSON line (see :func:`run_end_to_end`).
 """
 
@@ -121,7 +121,7 @@ class EndToEndConfig:
 
     Attributes:
         algo: ``"ppo"`` or ``"dqn"``.
-        encoder: an encoder spec string (see :mod:`mnv4_rl.bench.encoders`).
+        encoder: an encoder spec string (see :mod:`mnv4_lab.bench.encoders`).
         extractor_kwargs: shared extractor kwargs (``--extractor-kwargs``).
         env: Atari game or env id.
         n_envs: PPO's envs (DQN uses 1, as rl-zoo).
@@ -131,7 +131,7 @@ class EndToEndConfig:
         device: ``"cpu"`` or ``"cuda"``.
         seed: seed of model and envs.
         torch_threads: ``torch.set_num_threads`` (0: torch's default).
-        tune_malloc: call :func:`mnv4_rl.tune_malloc` first (glibc keeps freed memory for reuse).
+        tune_malloc: call :func:`mnv4_lab.tune_malloc` first (glibc keeps freed memory for reuse).
     """
 
     algo: str
@@ -157,8 +157,8 @@ def run_end_to_end(config: EndToEndConfig) -> dict[str, float]:
     """
     from stable_baselines3 import DQN, PPO
 
-    from ..accel import tune_malloc
     from ..atari import ThroughputCallback, make_atari_envs
+    from ..malloc import tune_malloc
 
     if config.tune_malloc:
         tune_malloc()
@@ -217,7 +217,7 @@ def run_end_to_end(config: EndToEndConfig) -> dict[str, float]:
 
 def end_to_end_in_subprocess(config: EndToEndConfig, timeout: float | None = None) -> dict:
     """:func:`run_end_to_end` in a fresh Python process (own peak memory, no shared state)."""
-    command = [sys.executable, "-m", "mnv4_rl.bench.worker", json.dumps(asdict(config))]
+    command = [sys.executable, "-m", "mnv4_lab.bench.worker", json.dumps(asdict(config))]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:

@@ -1,0 +1,5 @@
+"""``python -m mnv4_lab.bench`` = the ``mnv4-rl-bench`` console script."""
+
+from .cli import main
+
+main()

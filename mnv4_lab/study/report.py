@@ -1,0 +1,290 @@
+"""The study's report: per-run results, per-game curves, the aggregate with confidence intervals,
+and the time each encoder took to reach a score.
+
+Files written to the output folder:
+
+- ``runs.csv``: one row per run (game, encoder, seed, games played, mean of the last ``window``
+  training games, final evaluation, training seconds, agent steps per second);
+- ``summary.md``: per game and encoder, means over seeds (raw and human-normalised);
+- ``aggregate.md`` / ``aggregate.json``: IQM and mean human-normalised final evaluation score per
+  encoder, with 95% stratified-bootstrap confidence intervals (:mod:`mnv4_lab.study.stats`);
+- ``reach.md``: agent steps and training seconds until the smoothed training return first reaches
+  each game's target score;
+- ``curves.png``: per game, return against agent steps and against training seconds (mean over
+  seeds, band from the lowest to the highest seed); ``aggregate.png``: the interval estimates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..curves import Curve, find_runs, load_curve, mean_and_spread, summarise_run
+from ..errors import UsageError
+from .stats import REFERENCE_SOURCE, human_normalised, interval_estimates
+
+__all__ = ["RunRecord", "collect", "write_report"]
+
+# Arguments that do not change what a run learns: runs that differ only in these are comparable.
+_NOT_PROTOCOL = {
+    "encoder", "env", "seed", "log_dir", "run_name", "resume", "overwrite", "checkpoint_freq",
+    "no_progress_bar", "no_tensorboard", "torch_threads", "device", "tune_malloc",
+    "subproc_envs", "features_dim",
+}  # fmt: skip
+
+
+@dataclass
+class RunRecord:
+    """One finished run: where it is, what it was, and what it did."""
+
+    path: Path
+    config: dict
+    summary: dict
+    curve: Curve
+
+    @property
+    def game(self) -> str:
+        return self.config["env"]
+
+    @property
+    def encoder(self) -> str:
+        return self.config["encoder"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+
+def collect(paths: list[str | Path], window: int) -> list[RunRecord]:
+    """Every finished run (``eval.json`` written) at or below ``paths``; refuses to mix protocols.
+
+    Raises:
+        UsageError: no finished run, or runs whose learning settings differ (the message names
+            the setting).
+    """
+    records = []
+    for run in find_runs(paths):
+        curve = load_curve(run, window)
+        if not (run / "eval.json").is_file() or curve is None:
+            continue
+        config = json.loads((run / "config.json").read_text())
+        records.append(RunRecord(run, config, summarise_run(run, window), curve))
+    if not records:
+        raise UsageError(f"no finished run (config.json, monitor/ and eval.json) under {paths}")
+    reference = records[0]
+    for record in records[1:]:
+        for key in (reference.config.keys() | record.config.keys()) - _NOT_PROTOCOL:
+            if reference.config.get(key) != record.config.get(key):
+                raise UsageError(
+                    f"{record.path} and {reference.path} differ in {key!r} "
+                    f"({record.config.get(key)!r} vs {reference.config.get(key)!r}); report runs "
+                    "of one protocol at a time"
+                )
+    return sorted(records, key=lambda r: (r.game, r.encoder, r.seed))
+
+
+def _complete_seeds(records: list[RunRecord]) -> list[int]:
+    """Seeds for which every (game, encoder) pair has a finished run."""
+    cells = {(r.game, r.encoder) for r in records}
+    seeds = {r.seed for r in records}
+    done = {(r.game, r.encoder, r.seed) for r in records}
+    return sorted(s for s in seeds if all((g, e, s) in done for g, e in cells))
+
+
+def _score_matrices(records: list[RunRecord], seeds: list[int]) -> dict[str, np.ndarray]:
+    """Per encoder, the ``(seeds, games)`` matrix of human-normalised final evaluation scores."""
+    games = sorted({r.game for r in records})
+    by_cell = {(r.game, r.encoder, r.seed): r for r in records}
+    matrices = {}
+    for encoder in sorted({r.encoder for r in records}):
+        matrices[encoder] = np.array(
+            [
+                [human_normalised(g, by_cell[(g, encoder, s)].summary["eval_mean"]) for g in games]
+                for s in seeds
+            ]
+        )
+    return matrices
+
+
+def _write_runs_csv(records: list[RunRecord], path: Path) -> None:
+    fields = ["game", "encoder", "seed", "episodes", "last", "eval_mean", "eval_std"]
+    fields += ["train_seconds", "steps_per_second", "folder"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fields)
+        for r in records:
+            s = r.summary
+            writer.writerow(
+                [r.game, r.encoder, r.seed, s["episodes"], f"{s['last']:.3f}"]
+                + [f"{s['eval_mean']:.3f}", f"{s['eval_std']:.3f}"]
+                + [f"{s['train_seconds']:.1f}", f"{s['steps_per_second']:.2f}", r.path.name]
+            )
+
+
+def _summary_table(records: list[RunRecord], window: int) -> str:
+    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+    for r in records:
+        groups[(r.game, r.encoder)].append(r)
+    lines = [
+        f"| game | encoder | seeds | last {window} training games (mean over seeds) | final "
+        "evaluation (mean over seeds) | human-normalised evaluation | per seed (evaluation) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for (game, encoder), rows in sorted(groups.items()):
+        last = np.mean([r.summary["last"] for r in rows])
+        evals = [r.summary["eval_mean"] for r in rows]
+        per_seed = ", ".join(f"s{r.seed}: {r.summary['eval_mean']:.1f}" for r in rows)
+        lines.append(
+            f"| {game} | {encoder} | {len(rows)} | {last:.2f} | {np.mean(evals):.2f} | "
+            f"{float(np.mean(human_normalised(game, evals))):.3f} | {per_seed} |"
+        )
+    return "\n".join(lines)
+
+
+def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
+    seeds = _complete_seeds(records)
+    if not seeds:
+        return "No seed is complete for every game and encoder yet.", {}
+    games = sorted({r.game for r in records})
+    estimates = interval_estimates(_score_matrices(records, seeds), reps=reps)
+    lines = [
+        f"Human-normalised final evaluation score over {len(games)} game(s) "
+        f"({', '.join(games)}) x {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) per encoder; "
+        f"95% stratified-bootstrap confidence intervals, {reps} resamples. Reference scores: "
+        f"{REFERENCE_SOURCE}.",
+        "",
+        "| encoder | IQM [95% CI] | mean [95% CI] |",
+        "|---|---:|---:|",
+    ]
+    for encoder, metrics in estimates.items():
+        cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
+        lines.append(f"| {encoder} | {cells[0]} | {cells[1]} |")
+    data = {"games": games, "seeds": seeds, "reps": reps, "estimates": estimates}
+    return "\n".join(lines), data
+
+
+def _default_targets(records: list[RunRecord]) -> dict[str, float]:
+    """Per game: half the best encoder's mean (over seeds) of its last training games."""
+    best: dict[str, float] = {}
+    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in records:
+        groups[(r.game, r.encoder)].append(r.summary["last"])
+    for (game, _), values in groups.items():
+        best[game] = max(best.get(game, -np.inf), float(np.mean(values)))
+    return {game: round(value / 2, 1) for game, value in best.items()}
+
+
+def _reach_table(records: list[RunRecord], targets: dict[str, float]) -> str:
+    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+    for r in records:
+        groups[(r.game, r.encoder)].append(r)
+    lines = [
+        "| game | target | encoder | seeds reaching it | agent steps (median) | training "
+        "seconds (median) | agent steps/s (median) |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for (game, encoder), rows in sorted(groups.items()):
+        target = targets.get(game)
+        if target is None:
+            continue
+        hits = [h for r in rows if (h := r.curve.first_reaching(target)) is not None]
+        steps = f"{np.median([h[0] for h in hits]):,.0f}" if hits else "-"
+        seconds = f"{np.median([h[1] for h in hits]):,.0f}" if hits else "-"
+        speed = np.median([r.summary["steps_per_second"] for r in rows])
+        lines.append(
+            f"| {game} | {target:g} | {encoder} | {len(hits)}/{len(rows)} | {steps} | "
+            f"{seconds} | {speed:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _plot_curves(records: list[RunRecord], path: Path, window: int, points: int = 200) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = sorted({r.game for r in records})
+    encoders = sorted({r.encoder for r in records})
+    fig, axes = plt.subplots(2, len(games), figsize=(5 * len(games), 7.5), squeeze=False)
+    colours = dict(zip(encoders, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for column, game in enumerate(games):
+        for encoder in encoders:
+            curves = [r.curve for r in records if r.game == game and r.encoder == encoder]
+            if not curves:
+                continue
+            for row, axis in enumerate(("steps", "seconds")):
+                pairs = [(getattr(c, axis), c.returns) for c in curves]
+                x, mean, low, high = mean_and_spread(pairs, points)
+                ax = axes[row][column]
+                label = f"{encoder} ({len(curves)} seeds)"
+                ax.plot(x, mean, color=colours[encoder], label=label)
+                ax.fill_between(x, low, high, color=colours[encoder], alpha=0.15)
+        axes[0][column].set_title(game)
+        axes[0][column].set_xlabel("agent steps")
+        axes[1][column].set_xlabel("training seconds (this machine, see the README)")
+        axes[0][column].set_ylabel(f"raw score, mean of {window} training games")
+        axes[1][column].set_ylabel(f"raw score, mean of {window} training games")
+        axes[0][column].legend(fontsize=8)
+    fig.suptitle("PPO learning curves: mean over seeds, band = lowest..highest seed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_aggregate(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    estimates = data["estimates"]
+    encoders = list(estimates)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.6 * len(encoders) + 1.5), sharey=True)
+    for ax, metric in zip(axes, ("IQM", "mean"), strict=True):
+        for y, encoder in enumerate(encoders):
+            value, low, high = estimates[encoder][metric]
+            ax.plot([low, high], [y, y], linewidth=6, alpha=0.5)
+            ax.plot([value], [y], "k|", markersize=14)
+        ax.set_title(f"{metric} human-normalised score")
+        ax.set_yticks(range(len(encoders)), encoders)
+        ax.axvline(0.0, color="grey", linewidth=0.5)
+    fig.suptitle(
+        f"95% stratified-bootstrap CIs, {len(data['seeds'])} seeds x {len(data['games'])} games"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    paths: list[str | Path],
+    out: Path,
+    window: int = 20,
+    targets: dict[str, float] | None = None,
+    reps: int = 2000,
+) -> str:
+    """Write every file of the report (module docstring) to ``out``; return the markdown."""
+    records = collect(paths, window)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_runs_csv(records, out / "runs.csv")
+    targets = {**_default_targets(records), **(targets or {})}
+    summary = _summary_table(records, window)
+    aggregate, data = _aggregate(records, reps)
+    reach = _reach_table(records, targets)
+    (out / "summary.md").write_text(summary + "\n")
+    (out / "aggregate.md").write_text(aggregate + "\n")
+    (out / "aggregate.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / "reach.md").write_text(reach + "\n")
+    _plot_curves(records, out / "curves.png", window)
+    if data:
+        _plot_aggregate(data, out / "aggregate.png")
+    report = "\n\n".join([summary, aggregate, reach])
+    print(report)
+    print(f"\nwrote {out} ({len(records)} runs)")
+    return report

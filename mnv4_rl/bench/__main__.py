@@ -1,5 +1,0 @@
-"""``python -m mnv4_rl.bench`` = the ``mnv4-rl-bench`` console script."""
-
-from .cli import main
-
-main()
