@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         "eval_return_std": std,
         "train_seconds": trained["train_seconds"],
         "steps_per_second": trained["steps_per_second"],
+        "measured_steps": trained["measured_steps"],
     }
     write_result(run, result)
     return result

@@ -368,33 +368,16 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# ------------------------------------------------------------------------------------------ main
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    rank, world, device = setup_distributed(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    is_main = rank == 0
-    log = print if is_main else (lambda *a, **k: None)
-    progress = args.progress and is_main
-    if args.tune_malloc and mnv4_lab.tune_malloc():
-        log("malloc: tuned (freed memory kept for reuse; --no-tune-malloc for glibc's default)")
-
-    # Seeds: each rank draws different augmentations; DDP copies rank 0's initial weights.
-    random.seed(args.seed + rank)
-    np.random.seed(args.seed + rank)
-    torch.manual_seed(args.seed + rank)
-    if args.img_size is None:
-        args.img_size = 64 if args.data == "demo" else 224
-
-    # Data.
+# ----------------------------------------------------------------------------------- the steps
+def build_loaders(args, rank: int, world: int, device: torch.device, log):
+    """Datasets and loaders: every rank takes a disjoint, epoch-seeded shuffle of the training
+    set (padded to equal length) and an unpadded strided shard of the validation set, so every
+    validation image counts exactly once."""
     mean, std = normalization(args)
     try:
         train_set, val_set, classes = build_datasets(args, mean, std)
     except mdata.DatasetError as error:
         fail(str(error))
-    # Training: every rank takes a disjoint, epoch-seeded shuffle (padded to equal length).
-    # Evaluation: an unpadded strided shard per rank, so every image counts exactly once.
     train_sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed)
     val_shard = Subset(val_set, range(rank, len(val_set), world)) if world > 1 else val_set
     workers = args.workers
@@ -416,8 +399,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"data: {args.data}, {len(classes)} classes, {len(train_set)} train / {len(val_set)} val "
         f"images at {args.img_size}px; {world} process(es) on {device}"
     )
+    return train_loader, train_sampler, val_loader, classes, mean, std
 
-    # Model.
+
+def build_model(args, classes: list[str], device: torch.device, log) -> nn.Module:
+    """The network, with pretrained weights and a scaled classifier init when asked."""
     try:
         model = mnv4_rl.create_model(
             args.model,
@@ -437,8 +423,11 @@ def main(argv: list[str] | None = None) -> dict:
             model.get_classifier().bias.mul_(args.head_init_scale)
     model.to(device)
     log(f"model: {args.model}, {mnv4_rl.count_params(model) / 1e6:.2f} M parameters")
+    return model
 
-    # Optimizer: AdamW, no weight decay on biases and norm weights (1-D tensors).
+
+def build_optimizer(args, model: nn.Module, steps_per_epoch: int):
+    """AdamW with no weight decay on biases and norm weights (1-D tensors), and its schedule."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
     optimizer = torch.optim.AdamW(
@@ -448,7 +437,6 @@ def main(argv: list[str] | None = None) -> dict:
         ],
         lr=args.lr,
     )
-    steps_per_epoch = len(train_loader)
     schedule = WarmupCosine(
         optimizer,
         args.lr,
@@ -457,6 +445,178 @@ def main(argv: list[str] | None = None) -> dict:
         args.epochs * steps_per_epoch,
         args.sched,
     )
+    return optimizer, schedule
+
+
+def read_resume_checkpoint(args, classes: list[str]) -> dict:
+    """``--resume``'s ``last.pth``, checked against this run; every problem is one clear line."""
+    path = Path(args.resume)
+    if not path.is_file():
+        fail(f"--resume {path}: no such file; pass the last.pth of an earlier run")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, foreign or pickled-object files
+        fail(
+            f"--resume {path}: cannot read it ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:160]}); pass the last.pth of an earlier run"
+        )
+    if not isinstance(checkpoint, dict) or "optimizer" not in checkpoint:
+        hint = (
+            "it is a best.pth (weights only): continue from the run's last.pth, or use its "
+            "weights with --pretrained"
+            if isinstance(checkpoint, dict) and "state_dict" in checkpoint
+            else "it is not a last.pth written by this script"
+        )
+        fail(f"--resume {path}: {hint}")
+    saved = checkpoint.get("args", {})
+    for option in ("model", "in_channels"):
+        if saved.get(option) != getattr(args, option):
+            flag = "--" + option.replace("_", "-")
+            fail(
+                f"--resume {path} was trained with {flag} {saved.get(option)}, this run has "
+                f"{flag} {getattr(args, option)}; pass the same {flag}"
+            )
+    if checkpoint.get("classes") != classes:
+        fail(
+            f"--resume {path} was trained on classes {checkpoint.get('classes')}, "
+            f"the data has {classes}"
+        )
+    return checkpoint
+
+
+def run_folder(args, world: int) -> Path:
+    """``--output``, else the resumed run's folder, else a new timestamped one (rank 0's)."""
+    output = Path(
+        args.output
+        or (
+            Path(args.resume).parent
+            if args.resume
+            else Path("runs/classifier") / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+    )
+    if world > 1:  # one folder for all ranks (rank 0's timestamp)
+        shared = [str(output)]
+        dist.broadcast_object_list(shared, src=0)
+        output = Path(shared[0])
+    return output
+
+
+CSV_FIELDS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "val_samples",
+    "ema_top1",
+    "ema_top5",
+    "epoch_time",
+]
+
+
+class RunLogs:
+    """``summary.csv`` (appended to on resume) and TensorBoard, written by rank 0 only."""
+
+    def __init__(self, args, output: Path, enabled: bool, log) -> None:
+        self.csv_file = self.writer = None
+        if not enabled:
+            return
+        output.mkdir(parents=True, exist_ok=True)
+        csv_path = output / "summary.csv"
+        new_csv = not (args.resume and csv_path.exists())
+        self.csv_file = open(csv_path, "w" if new_csv else "a", newline="")  # noqa: SIM115
+        self.csv_writer = csv.DictWriter(self.csv_file, CSV_FIELDS)
+        if new_csv:
+            self.csv_writer.writeheader()
+        if args.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(output / "tensorboard"))
+        log(f"output: {output}")
+
+    def write(self, row: dict) -> None:
+        if self.csv_file is None:
+            return
+        self.csv_writer.writerow(row)
+        self.csv_file.flush()
+        if self.writer:
+            for key, value in row.items():
+                if key != "epoch" and value != "":
+                    self.writer.add_scalar(key, value, row["epoch"] + 1)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.csv_file is not None:
+            self.csv_file.close()
+        if self.writer:
+            self.writer.close()
+
+
+def train_one_epoch(args, epoch, model_ddp, model, loader, optimizer, schedule, scaler, ema,
+                    autocast, device, progress) -> tuple[float, float]:  # fmt: skip
+    """One pass over this rank's shard; returns (summed loss, last learning rate)."""
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.smoothing)
+    model_ddp.train()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    lr = args.lr
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not progress)
+    for images, labels in bar:
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        lr = schedule.step()
+        with autocast():
+            loss = criterion(model_ddp(images).float(), labels)
+        if not torch.isfinite(loss):
+            fail(f"loss is {loss.item()} at epoch {epoch + 1}; lower --lr or use --amp fp32")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if args.clip_grad > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        if ema:
+            ema.update(model)
+        loss_sum += loss.detach()
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", refresh=False)
+    return loss_sum, lr
+
+
+def save_checkpoints(output: Path, state: dict, best: dict | None) -> None:
+    """``last.pth`` (written atomically: never a half-written file) and, when better, ``best.pth``."""
+    torch.save(state, output / "last.tmp")
+    os.replace(output / "last.tmp", output / "last.pth")
+    if best is not None:
+        torch.save(best, output / "best.pth")
+
+
+# ------------------------------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    rank, world, device = setup_distributed(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    is_main = rank == 0
+    log = print if is_main else (lambda *a, **k: None)
+    progress = args.progress and is_main
+    if args.tune_malloc and mnv4_lab.tune_malloc():
+        log("malloc: tuned (freed memory kept for reuse; --no-tune-malloc for glibc's default)")
+
+    # Seeds: each rank draws different augmentations; DDP copies rank 0's initial weights.
+    random.seed(args.seed + rank)
+    np.random.seed(args.seed + rank)
+    torch.manual_seed(args.seed + rank)
+    if args.img_size is None:
+        args.img_size = 64 if args.data == "demo" else 224
+
+    train_loader, train_sampler, val_loader, classes, mean, std = build_loaders(
+        args, rank, world, device, log
+    )
+    checkpoint = read_resume_checkpoint(args, classes) if args.resume else None
+    model = build_model(args, classes, device, log)
+    steps_per_epoch = len(train_loader)
+    optimizer, schedule = build_optimizer(args, model, steps_per_epoch)
     dtype = amp_dtype(args.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -464,24 +624,15 @@ def main(argv: list[str] | None = None) -> dict:
         return torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
 
     # Resume: every rank loads the same checkpoint (on a shared filesystem for multi-node).
-    start_epoch, best_top1, checkpoint = 0, -1.0, None
-    if args.resume:
-        path = Path(args.resume)
-        if not path.is_file():
-            fail(f"--resume {path}: no such file; pass the last.pth of an earlier run")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        if checkpoint.get("classes") != classes:
-            fail(
-                f"--resume {path} was trained on classes {checkpoint.get('classes')}, "
-                f"the data has {classes}"
-            )
+    start_epoch, best_top1 = 0, -1.0
+    if checkpoint:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         schedule.load_state_dict(checkpoint["scheduler"])
         scaler.load_state_dict(checkpoint["scaler"])
         start_epoch, best_top1 = checkpoint["epoch"], checkpoint["best_top1"]
         log(
-            f"resumed from {path}: {start_epoch} of {args.epochs} epochs done, "
+            f"resumed from {args.resume}: {start_epoch} of {args.epochs} epochs done, "
             f"best top-1 {best_top1:.2f}%"
         )
     # Buffers (BatchNorm statistics) stay per rank during an epoch and are averaged after it.
@@ -509,19 +660,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"warning: checkpoint was written by {len(rng)} processes, now {world}: "
                 f"random streams are re-seeded, not restored"
             )
-
-    output = Path(
-        args.output
-        or (
-            Path(args.resume).parent
-            if args.resume
-            else Path("runs/classifier") / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-        )
-    )
-    if world > 1:  # one folder for all ranks (rank 0's timestamp)
-        shared = [str(output)]
-        dist.broadcast_object_list(shared, src=0)
-        output = Path(shared[0])
+    output = run_folder(args, world)
 
     if args.evaluate_only:
         if not (args.resume or args.pretrained):
@@ -538,63 +677,15 @@ def main(argv: list[str] | None = None) -> dict:
             dist.destroy_process_group()
         return metrics
 
-    # Logs (rank 0 only).
-    writer, csv_file = None, None
-    if is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        csv_path = output / "summary.csv"
-        new_csv = not (args.resume and csv_path.exists())
-        csv_file = open(csv_path, "w" if new_csv else "a", newline="")  # noqa: SIM115
-        fields = [
-            "epoch",
-            "lr",
-            "train_loss",
-            "val_loss",
-            "val_top1",
-            "val_top5",
-            "val_samples",
-            "ema_top1",
-            "ema_top5",
-            "epoch_time",
-        ]
-        csv_writer = csv.DictWriter(csv_file, fields)
-        if new_csv:
-            csv_writer.writeheader()
-        if args.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(output / "tensorboard"))
-        log(f"output: {output}")
-
-    criterion = nn.CrossEntropyLoss(label_smoothing=args.smoothing)
+    logs = RunLogs(args, output, is_main, log)
     metrics: dict = {}
     for epoch in range(start_epoch, args.epochs):
         start = time.perf_counter()
         train_sampler.set_epoch(epoch)
-        model_ddp.train()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not progress)
-        for images, labels in bar:
-            images, labels = (
-                images.to(device, non_blocking=True),
-                labels.to(device, non_blocking=True),
-            )
-            lr = schedule.step()
-            with autocast():
-                loss = criterion(model_ddp(images).float(), labels)
-            if not torch.isfinite(loss):
-                fail(f"loss is {loss.item()} at epoch {epoch + 1}; lower --lr or use --amp fp32")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if args.clip_grad > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-            if ema:
-                ema.update(model)
-            loss_sum += loss.detach()
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", refresh=False)
+        loss_sum, lr = train_one_epoch(
+            args, epoch, model_ddp, model, train_loader, optimizer, schedule, scaler, ema,
+            autocast, device, progress,
+        )  # fmt: skip
         average_buffers(model, world)
         if ema:
             average_buffers(ema.module, world)
@@ -634,15 +725,8 @@ def main(argv: list[str] | None = None) -> dict:
             + (f"  ema top-1 {ema_metrics['top1']:.2f}%" if ema else "")
             + f"  ({row['epoch_time']:.1f} s)"
         )
-
         if is_main:
-            csv_writer.writerow(row)
-            csv_file.flush()
-            if writer:
-                for key, value in row.items():
-                    if key != "epoch" and value != "":
-                        writer.add_scalar(key, value, epoch + 1)
-                writer.flush()
+            logs.write(row)
             state = {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -655,8 +739,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "classes": classes,
                 "args": vars(args),
             }
-            torch.save(state, output / "last.tmp")
-            os.replace(output / "last.tmp", output / "last.pth")  # never a half-written file
+            best = None
             if is_best:
                 best = {
                     "state_dict": (ema.module if ema else model).state_dict(),
@@ -669,7 +752,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "epoch": epoch + 1,
                     "top1": score,
                 }
-                torch.save(best, output / "best.pth")
+            save_checkpoints(output, state, best)
 
     if args.save_rank_state:
         output.mkdir(parents=True, exist_ok=True)
@@ -679,9 +762,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     if is_main:
         log(f"best top-1 {best_top1:.2f}%; checkpoints in {output}")
-        csv_file.close()
-        if writer:
-            writer.close()
+    logs.close()
     if world > 1:
         dist.destroy_process_group()
     return metrics

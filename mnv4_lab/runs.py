@@ -184,7 +184,7 @@ def train(
         start_after: measure throughput from this many agent steps on (DQN: ``learning_starts``).
 
     Returns:
-        ``train_seconds``, ``steps_per_second``, ``interrupted``.
+        ``train_seconds``, ``steps_per_second`` (over ``measured_steps``), ``interrupted``.
     """
     if run.resume_from is not None:
         _record_resume(run, model)
@@ -216,6 +216,7 @@ def train(
     return {
         "train_seconds": seconds + _seconds_before(run),
         "steps_per_second": throughput.steps_per_second,
+        "measured_steps": throughput.steps,
         "interrupted": interrupted,
     }
 

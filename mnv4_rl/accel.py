@@ -10,6 +10,7 @@ from torch import nn
 
 __all__ = ["CompiledModule", "compile_model"]
 
+
 class CompiledModule(nn.Module):
     """Wraps a module and runs it through ``torch.compile``; falls back to eager on failure.
 

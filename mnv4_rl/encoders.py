@@ -17,11 +17,18 @@ import torch
 from torch import nn
 
 from .frames import FrameInput, FrameLayout, frame_stats, resolve_layout, resolve_value_range
-from .models import MobileNetV4, create_model, load_pretrained, resolve_name
+from .models import create_model, load_pretrained, resolve_name
 from .models.impala import ImpalaBackbone
 from .weights import IMAGENET_MEAN, IMAGENET_STD, PRETRAINED, LoadSummary
 
-__all__ = ["ENCODERS", "IMPALA", "FrameEncoder", "build_backbone", "default_norm"]
+__all__ = [
+    "ENCODERS",
+    "IMPALA",
+    "FrameEncoder",
+    "build_backbone",
+    "check_features_dim",
+    "default_norm",
+]
 
 IMPALA = "impala"
 
@@ -56,9 +63,14 @@ def default_norm(pretrained: object) -> str:
     return "frozen" if pretrained else "group"
 
 
-def _check_options(encoder: str, features_dim: int, model_kwargs: dict[str, Any]) -> None:
-    if not isinstance(features_dim, int) or features_dim < 1:
+def check_features_dim(features_dim: object) -> None:
+    """Raise a clear error unless ``features_dim`` is a positive integer."""
+    if not isinstance(features_dim, int) or isinstance(features_dim, bool) or features_dim < 1:
         raise ValueError(f"features_dim must be a positive integer, got {features_dim!r}")
+
+
+def _check_options(encoder: str, features_dim: int, model_kwargs: dict[str, Any]) -> None:
+    check_features_dim(features_dim)
     rate = model_kwargs.get("drop_path_rate", 0.0)
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"drop_path_rate must be in [0, 1), got {rate}")
@@ -132,7 +144,7 @@ class FrameEncoder(nn.Module):
         layout: ``"auto"`` or one of :data:`mnv4_rl.frames.LAYOUTS`.
         frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
         in_channels: total channels ``k*c`` given explicitly, to accept frames that are neither
-            grey nor RGB (channels are then used as they are).
+            gray nor RGB (channels are then used as they are).
         normalized_image: the values are already what the network should see (no warning for
             bounds other than ``[0, 1]``).
         scaled_by_framework: the framework divides these ``uint8`` frames by 255 itself.
@@ -203,8 +215,3 @@ class FrameEncoder(nn.Module):
             f"encoder={self.encoder!r}, features_dim={self.features_dim}, norm={self.norm!r}, "
             f"input_norm={self.input_norm}, pretrained={self.pretrained_summary is not None}"
         )
-
-
-def is_mobilenet(backbone: nn.Module) -> bool:
-    """True for MobileNetV4 backbones (which keep their own initialisation, see the adapters)."""
-    return isinstance(backbone, MobileNetV4)

@@ -5,7 +5,7 @@ module, so a layout is read, a value range mapped and a checkpoint's mean/std ap
 place.
 
 - :func:`resolve_layout` reads ``(k, c, H, W)`` from an observation shape: k stacked frames of c
-  channels each (1 grey, 3 RGB), in any of the :data:`LAYOUTS`.
+  channels each (1 gray, 3 RGB), in any of the :data:`LAYOUTS`.
 - :func:`resolve_value_range` decides how values reach ``[0, 1]`` from the space's dtype and
   bounds.
 - :class:`FrameInput` does both to a batch: ``(B, *shape) -> (B, k*c, H, W)`` float, frame-major
@@ -33,13 +33,13 @@ __all__ = [
     "resolve_value_range",
 ]
 
-# Observation layouts: c = channels of one frame (1 grey, 3 RGB), k = stacked frames.
+# Observation layouts: c = channels of one frame (1 gray, 3 RGB), k = stacked frames.
 LAYOUTS = {
-    "chw": "(k*c, H, W): SB3 VecFrameStack (+ VecTransposeImage), FrameStackObservation on grey",
+    "chw": "(k*c, H, W): SB3 VecFrameStack (+ VecTransposeImage), FrameStackObservation on gray",
     "hwc": "(H, W, k*c): channel-last frames or stacks (RLlib's Atari frame stacks)",
     "khwc": "(k, H, W, c): gymnasium FrameStackObservation on RGB (H, W, 3) frames",
     "kchw": "(k, c, H, W): gymnasium FrameStackObservation on channel-first frames",
-    "hw": "(H, W): one greyscale frame without a channel axis",
+    "hw": "(H, W): one grayscale frame without a channel axis",
 }
 _NDIM = {"chw": 3, "hwc": 3, "khwc": 4, "kchw": 4, "hw": 2}
 
@@ -51,7 +51,7 @@ class FrameLayout:
     Attributes:
         layout: one of :data:`LAYOUTS`.
         frames: number of stacked frames ``k``.
-        frame_channels: channels per frame ``c`` (1 grey, 3 RGB; other values only with an
+        frame_channels: channels per frame ``c`` (1 gray, 3 RGB; other values only with an
             explicit ``in_channels``).
         height: frame height.
         width: frame width.
@@ -106,7 +106,7 @@ def resolve_layout(
             (the smallest axis holds the channels) and, for 4-D shapes, puts the channels on the
             smaller of axes 1 and 3.
         frame_channels: channels per frame, 1 or 3. For 3-D layouts it is guessed when not given:
-            3 (RGB) when the channel count is a multiple of 3, else 1 (grey).
+            3 (RGB) when the channel count is a multiple of 3, else 1 (gray).
         in_channels: the total channel count, given explicitly; allows frames with other channel
             counts than 1 or 3 (RGBA, depth...), which are then treated as generic channels.
     """
@@ -126,7 +126,7 @@ def resolve_layout(
         if frame_channels is None:
             frame_channels = 3 if channels % 3 == 0 else 1
             frames = channels // frame_channels
-            kind = "RGB" if frame_channels == 3 else "greyscale"
+            kind = "RGB" if frame_channels == 3 else "grayscale"
             other = "1" if frame_channels == 3 else "3"
             guessed = (
                 f"read {channels} channels as {frames} {kind} frame(s) "
@@ -164,7 +164,7 @@ def resolve_layout(
     elif frame_channels not in (1, 3):
         raise ValueError(
             f"frames with {frame_channels} channels (shape {shape}, layout {layout!r}): expected "
-            "stacks of 1-channel (greyscale) or 3-channel (RGB) frames; convert the frames (e.g. "
+            "stacks of 1-channel (grayscale) or 3-channel (RGB) frames; convert the frames (e.g. "
             f"gymnasium.wrappers.GrayscaleObservation, or drop the alpha channel) or pass "
             f"in_channels={found.channels} to use the channels as they are"
         )
@@ -238,8 +238,8 @@ def resolve_value_range(
 def frame_stats(
     frames: FrameLayout, mean: tuple[float, ...], std: tuple[float, ...]
 ) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of a stack: RGB ones repeated per frame; their averages for grey
-    frames (a grey value is the average of the colour channels it stands for)."""
+    """Per-channel mean and std of a stack: RGB ones repeated per frame; their averages for gray
+    frames (a gray value is the average of the colour channels it stands for)."""
     if frames.frame_channels == 3:
         return list(mean) * frames.frames, list(std) * frames.frames
     grey_mean, grey_std = float(np.mean(mean)), float(np.mean(std))

@@ -73,6 +73,7 @@ __all__ = [
     "adapt_stem_weight",
     "convert_timm_state_dict",
     "default_pretrained_source",
+    "is_hub_id",
     "load_timm_weights",
     "read_state_dict",
     "weights_cache_dir",
@@ -153,8 +154,8 @@ def adapt_stem_weight(
     response of one frame:
 
     - RGB frames (``frame_channels=3``): the kernel repeated per frame and divided by ``k``;
-    - grey frames (``frame_channels=1``): the colour kernels summed, each weighted by
-      ``mean(std) / std_c`` (a grey value has the gain of the same grey RGB pixel after the
+    - gray frames (``frame_channels=1``): the colour kernels summed, each weighted by
+      ``mean(std) / std_c`` (a gray value has the gain of the same gray RGB pixel after the
       checkpoint's mean/std normalisation), repeated per frame and divided by ``k``.
 
     A kernel that already has ``in_channels`` inputs is returned unchanged. The generic rule
@@ -189,12 +190,12 @@ def adapt_stem_weight(
             )
             return weight.repeat(1, k, 1, 1) / k, note
         gain = torch.tensor([float(sum(std)) / len(std) / s for s in std], dtype=weight.dtype)
-        grey = (weight * gain.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        gray = (weight * gain.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
         note = (
-            f"stem, frame rule: {k} greyscale frame(s), colour kernels summed (weighted by std), "
+            f"stem, frame rule: {k} grayscale frame(s), colour kernels summed (weighted by std), "
             f"repeated per frame and divided by {k}"
         )
-        return grey.repeat(1, k, 1, 1) / k, note
+        return gray.repeat(1, k, 1, 1) / k, note
     if in_channels == 1:
         return weight.sum(
             dim=1, keepdim=True
@@ -362,7 +363,7 @@ def load_timm_weights(
         verbose: also emit the summary as a ``UserWarning`` when anything was adapted.
         frame_channels: read the input as stacked frames of this many channels (1 or 3) when
             adapting the stem (the frame rule); ``None``: the generic rule.
-        std: the checkpoint's per-colour std, for the frame rule's grey weighting.
+        std: the checkpoint's per-colour std, for the frame rule's gray weighting.
 
     Returns:
         A :class:`LoadSummary` listing every change.

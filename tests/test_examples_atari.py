@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,12 +16,14 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv
 
 from mnv4_lab.atari import make_atari_envs, resolve_env_id
+from mnv4_lab.runs import latest_checkpoint, read_episodes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def run_example(script: str, *args: str) -> str:
+def run_example(script: str, *args: str, fails: bool = False) -> str:
+    """Run an example in a fresh process; its stdout, or its stderr when it should fail."""
     done = subprocess.run(
         # One torch thread: on a busy 2-core CI machine, two threads spin against each other.
         [sys.executable, str(EXAMPLES / script), *args, "--torch-threads", "1"],
@@ -28,6 +32,10 @@ def run_example(script: str, *args: str) -> str:
         cwd=ROOT,
         timeout=300,
     )
+    if fails:
+        assert done.returncode != 0, done.stdout[-2000:]
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        return done.stderr
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -49,6 +57,8 @@ def test_env_ids_are_resolved_or_rejected_with_the_fix() -> None:
         resolve_env_id("Pong-v4")
     with pytest.raises(ValueError, match="unknown Atari env"):
         resolve_env_id("NoSuchGame")
+    with pytest.raises(ValueError, match="is not an Atari game"):
+        resolve_env_id("CartPole-v1")
 
 
 def test_training_and_evaluation_envs_differ_only_in_life_loss_and_clipping() -> None:
@@ -118,6 +128,82 @@ def test_dqn_example_measures_after_learning_starts(tmp_path: Path) -> None:
     assert type(model.q_net.features_extractor).__name__ == "NatureCNN"
 
 
+TINY_PPO = (
+    *("--env", "Breakout", "--encoder", "nano_rl", "--n-envs", "1", "--n-steps", "32"),
+    *("--batch-size", "32", "--n-epochs", "1", "--no-progress-bar"),
+)
+
+
+def test_a_run_folder_is_never_overwritten_silently(tmp_path: Path) -> None:
+    args = (*TINY_PPO, "--timesteps", "32", "--eval-episodes", "0", "--log-dir", str(tmp_path))
+    run_example("atari_ppo.py", *args)
+    run = tmp_path / "ppo_Breakout_nano_rl_s0"
+    result = json.loads((run / "eval.json").read_text())  # valid JSON: no NaN
+    assert result["eval_return_mean"] is None and result["eval_episodes"] == 0
+    error = run_example("atari_ppo.py", *args, fails=True)
+    assert "exists: pass --resume" in error and "--overwrite" in error
+    stamp = (run / "eval.json").stat().st_mtime_ns
+    run_example("atari_ppo.py", *args, "--overwrite")
+    assert (run / "eval.json").stat().st_mtime_ns != stamp
+
+
+def test_bad_env_leaves_no_folder_and_one_line(tmp_path: Path) -> None:
+    for env, says in (("NoSuchGame", "unknown Atari env"), ("CartPole-v1", "not an Atari game")):
+        error = run_example("atari_ppo.py", "--env", env, "--log-dir", str(tmp_path), fails=True)
+        assert error.startswith("error: ") and says in error and len(error.splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_tensorboard_names_the_fix_and_no_tensorboard_runs(tmp_path: Path) -> None:
+    """Without the tensorboard package the example says what to do; --no-tensorboard runs."""
+    blocked = (
+        "import runpy, sys; sys.modules['tensorboard'] = None; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    args = (*TINY_PPO, "--timesteps", "32", "--eval-episodes", "0", "--log-dir", str(tmp_path))
+    command = [sys.executable, "-c", blocked, str(EXAMPLES / "atari_ppo.py"), *args]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "pip install 'mnv4_rl[examples]', or pass --no-tensorboard" in done.stderr
+    done = subprocess.run(
+        [*command, "--no-tensorboard", "--overwrite"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (tmp_path / "ppo_Breakout_nano_rl_s0" / "tb").exists()
+
+
+def test_ctrl_c_saves_and_resume_continues(tmp_path: Path) -> None:
+    command = [
+        *(sys.executable, str(EXAMPLES / "atari_ppo.py"), *TINY_PPO, "--torch-threads", "1"),
+        *("--timesteps", "1000000", "--log-dir", str(tmp_path), "--eval-episodes", "0"),
+    ]
+    run = tmp_path / "ppo_Breakout_nano_rl_s0"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        deadline = time.time() + 120
+        while not list(run.glob("monitor/*.monitor.csv")) and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(4)  # well into training
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, out
+    assert "interrupted: saved" in out and "--resume" in out
+    saved = latest_checkpoint(run)
+    steps = int(saved.stem.split("_")[1])
+    assert steps > 0
+    resumed = run_example(
+        "atari_ppo.py",
+        *(*TINY_PPO, "--timesteps", str(steps + 64), "--log-dir", str(tmp_path)),
+        *("--eval-episodes", "0", "--resume"),
+    )
+    assert "no evaluation" in resumed
+    assert json.loads((run / "eval.json").read_text())["timesteps"] == steps + 64
+    assert json.loads((run / "resume.json").read_text())[0]["steps"] == steps
+    assert list((run / "monitor_r1").glob("*.monitor.csv"))
+
+
 def write_random_run(root: Path, encoder: str, seed: int) -> Path:
     """A run directory like the examples', with real Monitor files of 3 random-policy games."""
     run = root / f"ppo_Breakout_{encoder}_s{seed}"
@@ -160,8 +246,7 @@ def test_plot_learning_curves_one_line_per_encoder(tmp_path: Path) -> None:
         "| ppo Breakout nature",
     ]
     episodes = [
-        plot_learning_curves.read_monitor_files(run / "monitor")
-        for run in sorted((tmp_path / "runs").glob("ppo_Breakout_nano_s*"))
+        read_episodes(run) for run in sorted((tmp_path / "runs").glob("ppo_Breakout_nano_s*"))
     ]
     last_return = np.mean([e[-1, 0] for e in episodes])  # window 1: the last game of each seed
     assert table[2].split(" | ")[4] == f"{last_return:.2f}"

@@ -184,12 +184,27 @@ def test_any_size_that_survives_the_strides() -> None:
             "16x84 is too small.*at least 32.*ResizeObservation",
         ),
         (torch.zeros(2, 4, 84, 84, dtype=torch.uint8), TypeError, "floating-point.*x.float()"),
+        *(
+            (
+                torch.zeros(2, 4, 84, 84, dtype=dtype),
+                TypeError,
+                rf"{dtype} but .*model.to\({dtype}\)",
+            )
+            for dtype in (torch.float64, torch.float16, torch.bfloat16)
+        ),
     ],
 )
 def test_bad_input_errors_name_the_fix(x: torch.Tensor, error: type, message: str) -> None:
     model = create_model("nano", in_channels=4)
     with pytest.raises(error, match=message):
         model(x)
+
+
+@pytest.mark.parametrize("option", ["drop_rate", "drop_path_rate"])
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+def test_rates_outside_zero_one_are_refused_at_build_time(option: str, rate: float) -> None:
+    with pytest.raises(ValueError, match=rf"{option} must be in \[0, 1\), got {rate}"):
+        create_model("nano", **{option: rate})
 
 
 def test_uib_rejects_a_stride_without_depthwise() -> None:

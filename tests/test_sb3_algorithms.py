@@ -16,13 +16,12 @@ import ale_py
 import gymnasium as gym
 import numpy as np
 import pytest
-import timm
 import torch
-from gymnasium.wrappers import FrameStackObservation
+from helpers import ColourEnv, colour_vec_env, timm_checkpoint
 from sb3_contrib import QRDQN
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.env_util import make_atari_env
-from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
 from mnv4_rl.sb3 import (
     MNv4NanoExtractor,
@@ -33,70 +32,6 @@ from mnv4_rl.sb3 import (
 from mnv4_rl.weights import convert_timm_state_dict
 
 gym.register_envs(ale_py)
-SIZE = 48
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a busy 2-core machine two spinning threads run ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class ColourEnv(gym.Env):
-    """A tiny RGB env: each frame is one random colour; the agent is paid for telling red from blue.
-
-    Args:
-        continuous: ``Box(-1, 1, (1,))`` actions (for SAC), else ``Discrete(2)``.
-        as_float: float32 frames in [0, 1] instead of uint8 [0, 255].
-        dict_obs: a ``Dict`` observation with the frame under "pixels" and a vector under "state".
-    """
-
-    def __init__(self, continuous: bool = False, as_float: bool = False, dict_obs: bool = False):
-        self.as_float, self.dict_obs = as_float, dict_obs
-        shape = (SIZE, SIZE, 3)
-        pixels = (
-            gym.spaces.Box(0.0, 1.0, shape, np.float32)
-            if as_float
-            else gym.spaces.Box(0, 255, shape, np.uint8)
-        )
-        state = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.observation_space = (
-            gym.spaces.Dict({"pixels": pixels, "state": state}) if dict_obs else pixels
-        )
-        self.action_space = (
-            gym.spaces.Box(-1.0, 1.0, (1,), np.float32) if continuous else gym.spaces.Discrete(2)
-        )
-        self._colour = np.zeros(3, np.uint8)
-        self._t = 0
-
-    def _obs(self):
-        frame = np.broadcast_to(self._colour, (SIZE, SIZE, 3)).copy()
-        if self.as_float:
-            frame = frame.astype(np.float32) / 255.0
-        if self.dict_obs:
-            return {"pixels": frame, "state": np.zeros(2, np.float32)}
-        return frame
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._t = 0
-        self._colour = self.np_random.integers(0, 256, 3).astype(np.uint8)
-        return self._obs(), {}
-
-    def step(self, action):
-        red = self._colour[0] > self._colour[2]
-        choice = float(np.asarray(action).ravel()[0]) > 0.5 if self._continuous else bool(action)
-        reward = 1.0 if choice == red else 0.0
-        self._t += 1
-        self._colour = self.np_random.integers(0, 256, 3).astype(np.uint8)
-        return self._obs(), reward, False, self._t >= 16, {}
-
-    @property
-    def _continuous(self) -> bool:
-        return isinstance(self.action_space, gym.spaces.Box)
 
 
 def atari_env(n_envs: int = 2):
@@ -155,20 +90,6 @@ def test_learns_a_few_hundred_steps_on_atari(algo) -> None:
     env.close()
 
 
-def _colour_vec_env(layout: str, **env_kwargs):
-    """The colour env with frame stacks in the given layout."""
-    if (
-        layout == "khwc"
-    ):  # gymnasium FrameStackObservation on RGB: (k, H, W, 3), SB3 rejects NatureCNN
-        env = DummyVecEnv([lambda: FrameStackObservation(ColourEnv(**env_kwargs), 2)] * 2)
-        assert env.observation_space.shape == (2, SIZE, SIZE, 3)
-        return env
-    env = VecFrameStack(DummyVecEnv([lambda: ColourEnv(**env_kwargs)] * 2), n_stack=2)
-    if layout == "chw":
-        env = VecTransposeImage(env)
-    return env
-
-
 @pytest.mark.parametrize(
     ("algo", "layout", "env_kwargs", "extra"),
     [
@@ -180,7 +101,7 @@ def _colour_vec_env(layout: str, **env_kwargs):
     ],
 )
 def test_learns_on_synthetic_rgb_frames(algo, layout, env_kwargs, extra) -> None:
-    env = _colour_vec_env(layout, **env_kwargs)
+    env = colour_vec_env(layout, **env_kwargs)
     kwargs = mnv4_policy_kwargs("nano", ALGO_NAME[algo], features_dim=64, **extra)
     model = algo("CnnPolicy", env, policy_kwargs=kwargs, seed=0, **SHORT[algo])
     extractor = _extractor(model)
@@ -201,7 +122,7 @@ def test_multi_input_policy_with_dict_observations() -> None:
 
 
 def test_named_extractor_class_with_no_argument() -> None:
-    env = _colour_vec_env("chw")
+    env = colour_vec_env("chw")
     model = PPO(
         "CnnPolicy",
         env,
@@ -212,24 +133,12 @@ def test_named_extractor_class_with_no_argument() -> None:
     model.learn(total_timesteps=128)
 
 
-def _timm_checkpoint(tmp_path):
-    model = timm.create_model("mobilenetv4_conv_small_050")
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-    path = tmp_path / "mnv4_nano_in1k.pth"
-    torch.save(model.state_dict(), path)
-    return model, path
-
-
 @pytest.mark.parametrize("algo", [PPO, DQN])
 def test_pretrained_weights_survive_policy_construction(algo, tmp_path) -> None:
     """SB3 re-initialises extractors orthogonally (#1541); the backbone must keep the checkpoint."""
-    timm_model, path = _timm_checkpoint(tmp_path)
-    env = _colour_vec_env("chw")  # 2 RGB frames: 6 channels
-    with pytest.warns(UserWarning, match="stem adapted to 2 stacked RGB frames"):
+    timm_model, path = timm_checkpoint(tmp_path)
+    env = colour_vec_env("chw")  # 2 RGB frames: 6 channels
+    with pytest.warns(UserWarning, match="frame rule: 2 RGB frame"):
         model = algo(
             "CnnPolicy",
             env,
@@ -291,10 +200,10 @@ LOAD_SCRIPT = textwrap.dedent(
     ],
 )
 def test_save_and_load_in_a_fresh_process(algo, layout, extra, loader, tmp_path) -> None:
-    env = _colour_vec_env(layout)
+    env = colour_vec_env(layout)
     checkpoint = None
     if extra.get("pretrained"):
-        checkpoint = _timm_checkpoint(tmp_path)[1]
+        checkpoint = timm_checkpoint(tmp_path)[1]
         extra = {"pretrained": checkpoint}
     with pytest.warns(UserWarning) if checkpoint else contextlib.nullcontext():
         model = algo(
@@ -337,17 +246,17 @@ def test_save_and_load_in_a_fresh_process(algo, layout, extra, loader, tmp_path)
 
 def test_plain_load_needs_the_pretrained_checkpoint(tmp_path) -> None:
     """Why load_model exists: SB3 rebuilds the extractor, which reads the checkpoint again."""
-    checkpoint = _timm_checkpoint(tmp_path)[1]
+    checkpoint = timm_checkpoint(tmp_path)[1]
     with pytest.warns(UserWarning):
         model = PPO(
             "CnnPolicy",
-            _colour_vec_env("chw"),
+            colour_vec_env("chw"),
             policy_kwargs=mnv4_policy_kwargs("nano", pretrained=checkpoint, features_dim=64),
             **SHORT[PPO],
         )
     model.save(tmp_path / "model")
     checkpoint.unlink()
-    with pytest.raises(FileNotFoundError, match="mnv4_nano_in1k.pth"):
+    with pytest.raises(FileNotFoundError, match="conv_small_050.pth.*mnv4_rl.sb3.load_model"):
         PPO.load(tmp_path / "model.zip")
 
 

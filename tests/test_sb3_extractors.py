@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from functools import partial
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import timm
 import torch
 from gymnasium import spaces
+from helpers import timm_checkpoint
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
 
@@ -28,15 +30,6 @@ from mnv4_rl.sb3 import (
 from mnv4_rl.weights import convert_timm_state_dict
 
 K, C, S = 4, 3, 32  # frames, channels per frame, height = width
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a busy 2-core machine two spinning threads run ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def u8(shape: tuple[int, ...]) -> spaces.Box:
@@ -115,11 +108,41 @@ def test_uint8_scaling_matches_sb3_for_every_rank() -> None:
     obs = np.full((1, S, S), 255, np.uint8)
     two_d = MobileNetV4Extractor(u8((S, S)))
     three_d = MobileNetV4Extractor(u8((1, S, S)))
-    assert two_d.divide_by_255 and not three_d.divide_by_255
-    x2 = two_d.to_nchw(preprocess_obs(torch.as_tensor(obs), u8((S, S))))
-    x3 = three_d.to_nchw(preprocess_obs(torch.as_tensor(obs[:, None]), u8((1, S, S))))
+    assert two_d.preprocess.value_range.divisor == 255
+    assert three_d.preprocess.value_range.divisor == 1  # SB3 divided already
+    x2 = two_d.preprocess(preprocess_obs(torch.as_tensor(obs), u8((S, S))))
+    x3 = three_d.preprocess(preprocess_obs(torch.as_tensor(obs[:, None]), u8((1, S, S))))
     assert x2.shape == x3.shape == (1, 1, S, S)
     assert x2.max() == x3.max() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("space", "divisor", "offset", "warns"),
+    [
+        (f32((4, S, S)), 1.0, 0.0, False),  # [0, 1] floats: as given
+        (spaces.Box(-1.0, 1.0, (S, S, 4), np.float32), 2.0, 0.5, False),  # RLlib's Atari frames
+        (spaces.Box(-10.0, 10.0, (4, S, S), np.float32), 1.0, 0.0, True),  # VecNormalize's
+        (spaces.Box(0, 255, (4, S, S), np.float32), 1.0, 0.0, True),  # float [0, 255]: no /255
+        (spaces.Box(0, 1, (4, S, S), np.uint8), 1.0, 0.0, False),  # uint8 masks: in [0, 1]
+    ],
+)
+def test_float_spaces_are_used_as_given_and_odd_bounds_are_reported(
+    space, divisor, offset, warns
+) -> None:
+    """SB3 tells a custom extractor nothing about normalize_images: a float space is used as it
+    is (never divided by 255), and bounds that are no image range are reported once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        extractor = MobileNetV4Extractor(space)
+    said = [w for w in caught if "not an image range" in str(w.message)]
+    assert bool(said) == warns, [str(w.message) for w in caught]
+    assert (extractor.preprocess.value_range.divisor, extractor.preprocess.value_range.offset) == (
+        divisor,
+        offset,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MobileNetV4Extractor(space, normalized_image=True)  # the user says: fine as it is
 
 
 ALL_LAYOUTS = ("chw", "hwc", "hwc_float", "khwc", "kchw")
@@ -183,22 +206,10 @@ def test_default_norm() -> None:
     assert MobileNetV4Extractor(u8((K, S, S))).norm == "group"
 
 
-def _timm_checkpoint(tmp_path, name: str = "mobilenetv4_conv_small_050") -> tuple:
-    model = timm.create_model(name)
-    with torch.no_grad():  # non-trivial statistics, as a trained checkpoint has
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-    path = tmp_path / "timm.pth"
-    torch.save(model.state_dict(), path)
-    return model, path
-
-
 def test_pretrained_rgb_stack_matches_timm_on_one_frame(tmp_path) -> None:
     """k equal RGB frames give timm's pooled features of that frame (normalised as timm does)."""
-    model, path = _timm_checkpoint(tmp_path)
-    with pytest.warns(UserWarning, match="stem adapted to 4 stacked RGB frames"):
+    model, path = timm_checkpoint(tmp_path)
+    with pytest.warns(UserWarning, match="frame rule: 4 RGB frame"):
         extractor = MobileNetV4Extractor(u8((S, S, 12)), pretrained=path).eval()
     assert extractor.norm == "frozen"
     frame = torch.rand(2, 3, S, S)
@@ -206,14 +217,13 @@ def test_pretrained_rgb_stack_matches_timm_on_one_frame(tmp_path) -> None:
     with torch.no_grad():
         expected = model.eval().forward_head(model.forward_features((frame - mean) / 0.5), True)
         stacked = frame.repeat(1, 4, 1, 1).permute(0, 2, 3, 1)  # (B, H, W, 12)
-        x = extractor.to_nchw(stacked)
-        got = extractor.backbone((x - extractor.input_mean) / extractor.input_std)
+        got = extractor.backbone(extractor.preprocess(stacked))
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
     assert any("4 RGB frame" in c for c in extractor.pretrained_summary.changes)
 
 
 def test_pretrained_gray_stack_matches_timm_on_a_gray_frame(tmp_path) -> None:
-    model, path = _timm_checkpoint(tmp_path, "mobilenetv4_conv_small")  # ImageNet mean/std
+    model, path = timm_checkpoint(tmp_path, "mobilenetv4_conv_small")  # ImageNet mean/std
     with pytest.warns(UserWarning, match="grayscale"):
         extractor = MobileNetV4Extractor(u8((K, S, S)), "small", pretrained=path).eval()
     gray = torch.rand(2, 1, S, S)
@@ -221,8 +231,7 @@ def test_pretrained_gray_stack_matches_timm_on_a_gray_frame(tmp_path) -> None:
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
         expected = model.eval().forward_features((gray.expand(-1, 3, -1, -1) - mean) / std)
-        x = (gray.repeat(1, K, 1, 1) - extractor.input_mean) / extractor.input_std
-        got = extractor.backbone.forward_features(x)
+        got = extractor.backbone.forward_features(extractor.preprocess(gray.repeat(1, K, 1, 1)))
     # Exact up to the per-channel mean offset (std-weighted colour sum), a small difference.
     assert (got - expected).norm() / expected.norm() < 0.04  # 0.021 measured
 
@@ -265,13 +274,18 @@ def test_combined_extractor_for_dict_spaces() -> None:
         (u8((84, 84, 4)), {"frame_channels": 3}, ValueError, "expected k\\*1 or k\\*3"),
         (u8((4, 64, 64, 4)), {}, ValueError, "in_channels=16"),
         (u8((4, 64, 64, 3)), {"in_channels": 4}, ValueError, "has 12 channels"),
-        (f32((4, 64, 64)), {}, ValueError, "normalized_image=True"),
-        (spaces.Box(0, 255, (4, 64, 64), np.float32), {}, ValueError, "#268"),
         (u8((64, 2, 64)), {}, ValueError, "layout='chw'"),
         (u8((4, 64, 64)), {"layout": "khwc"}, ValueError, r"\(k, H, W, c\)"),
         (u8((4, 64, 64)), {"layout": "nhwc"}, ValueError, "known: 'auto', 'chw'"),
         (u8((4, 64, 64)), {"variant": "tiny"}, ValueError, "unknown model 'tiny'"),
         (u8((4, 64, 64)), {"norm": "layer"}, ValueError, "unknown norm"),
+        (u8((4, 64, 64)), {"features_dim": 0}, ValueError, "features_dim must be a positive"),
+        (
+            u8((4, 64, 64)),
+            {"drop_path_rate": 1.0},
+            ValueError,
+            r"drop_path_rate must be in \[0, 1\)",
+        ),
     ],
 )
 def test_bad_input_raises_a_clear_error(space, kwargs, error, match) -> None:
@@ -292,7 +306,7 @@ def test_combined_extractor_errors() -> None:
 
 
 def test_backbone_weights_match_checkpoint_after_loading(tmp_path) -> None:
-    model, path = _timm_checkpoint(tmp_path)
+    model, path = timm_checkpoint(tmp_path)
     with pytest.warns(UserWarning):
         extractor = MobileNetV4Extractor(u8((3, S, S)), pretrained=path)
     expected = convert_timm_state_dict(model.state_dict())

@@ -35,7 +35,7 @@ def test_readme_sb3_section_runs(tmp_path, monkeypatch) -> None:
         exec(compile(blocks[0], "README.md[sb3 block 1]", "exec"), namespace)
         assert (tmp_path / "ppo_pong_mnv4.zip").exists()
         assert namespace["model"].num_timesteps >= 256
-        with pytest.warns(UserWarning, match="stem adapted to 4 stacked RGB frames"):
+        with pytest.warns(UserWarning, match="frame rule: 4 RGB frame"):
             exec(compile(blocks[1], "README.md[sb3 block 2]", "exec"), namespace)
     finally:
         torch.set_num_threads(threads)

@@ -149,6 +149,17 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path: Path) -> None:
         for row in read_csv(straight / "summary.csv")
     ]
 
+    # What --resume refuses, each in one line: weights-only best.pth, another model, a bad file.
+    (tmp_path / "broken.pth").write_bytes((split / "last.pth").read_bytes()[:5000])
+    for args, says in (
+        (["--resume", str(split / "best.pth")], "it is a best.pth (weights only)"),
+        (["--resume", str(split / "last.pth"), "--in-channels", "1"], "--in-channels 3, this"),
+        (["--resume", str(tmp_path / "broken.pth")], "cannot read it"),
+    ):
+        failed = run(*common, "--epochs", "3", *args, check=False)
+        assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+        assert says in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+
 
 def test_torchrun_two_cpu_ranks_agree(tmp_path: Path) -> None:
     out = tmp_path / "ddp"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from safetensors.torch import save_file
 
 import mnv4_rl
 from mnv4_rl import create_model, load_timm_weights
-from mnv4_rl.weights import WeightsNotFoundError
+from mnv4_rl.weights import CheckpointError, WeightsNotFoundError, is_hub_id
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_state_dict_and_module_sources(timm_nano) -> None:
 
 def test_grayscale_stem_sums_rgb(timm_nano) -> None:
     """A grey image through the 1-channel model = the same grey image as RGB through timm's."""
-    with pytest.warns(UserWarning, match="summed the RGB stem kernel to 1 input channel"):
+    with pytest.warns(UserWarning, match="stem, generic rule: RGB kernels summed to 1 channel"):
         model = create_model("nano", in_channels=1, pretrained=timm_nano.state_dict()).eval()
     grey = torch.rand(2, 1, 64, 64)
     with torch.no_grad():
@@ -77,13 +78,17 @@ def test_grayscale_stem_sums_rgb(timm_nano) -> None:
 def test_frame_stack_stem_repeats_and_rescales(timm_nano) -> None:
     """k input channels: the RGB kernel repeated and scaled by 3/k. For a stack of RGB frames
     (k = 6), two copies of one RGB image give exactly that image's output."""
-    with pytest.warns(UserWarning, match=r"repeated the RGB stem kernel to 6 .* 3/6"):
+    with pytest.warns(
+        UserWarning, match=r"generic rule: RGB kernel repeated to 6 channels and scaled by 3/6"
+    ):
         model = create_model("nano", in_channels=6, pretrained=timm_nano.state_dict()).eval()
     rgb = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         assert relative_error(model(torch.cat([rgb, rgb], dim=1)), timm_nano(rgb)) < 1e-5
     rgb_kernel = timm_nano.conv_stem.weight.detach()
-    with pytest.warns(UserWarning, match=r"repeated the RGB stem kernel to 4 .* 3/4"):
+    with pytest.warns(
+        UserWarning, match=r"generic rule: RGB kernel repeated to 4 channels and scaled by 3/4"
+    ):
         four = create_model("nano", in_channels=4, pretrained=timm_nano.state_dict())
     expected = torch.cat([rgb_kernel, rgb_kernel[:, :1]], dim=1) * 0.75
     torch.testing.assert_close(four.stem.conv.weight.detach(), expected)
@@ -139,6 +144,40 @@ def test_wrong_variant_names_the_first_mismatch(timm_nano) -> None:
 def test_missing_file_says_what_to_pass(tmp_path: Path) -> None:
     with pytest.raises(WeightsNotFoundError, match="no checkpoint file at .*nothing.pth"):
         create_model("nano", pretrained=tmp_path / "nothing.pth")
+
+
+@pytest.mark.parametrize(
+    "source", ["weights/nope.safetensors", "runs/last.ckpt", "./nope", "a/b/c", "~/x/y.bin"]
+)
+def test_missing_local_paths_are_never_taken_for_hub_ids(source: str) -> None:
+    """A path with a file suffix or more than one folder fails at once, naming the file (no
+    network retries, no download hint)."""
+    started = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError, match="no checkpoint file at") as caught:
+        create_model("nano", pretrained=source)
+    assert "huggingface" not in str(caught.value)
+    assert time.perf_counter() - started < 5
+    assert is_hub_id("timm/mobilenetv4_conv_small.e2400_r224_in1k")
+    assert not is_hub_id(source)
+
+
+def test_bad_checkpoint_files_name_the_file_and_the_fix(tmp_path: Path, timm_nano) -> None:
+    good = tmp_path / "good.pth"
+    torch.save(timm_nano.state_dict(), good)
+    (tmp_path / "truncated.pth").write_bytes(good.read_bytes()[:4096])
+    (tmp_path / "empty.pth").write_bytes(b"")
+    torch.save(timm_nano, tmp_path / "module.pth")  # a whole pickled nn.Module
+    (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 64)
+    torch.save({"epoch": 3}, tmp_path / "no_tensors.pth")
+    for name, says in (
+        ("truncated.pth", "cannot read .*truncated.pth as a PyTorch checkpoint"),
+        ("empty.pth", "empty.pth is empty"),
+        ("module.pth", "module.pth holds pickled Python objects.*model.state_dict"),
+        ("bad.safetensors", "cannot read .*bad.safetensors as a .safetensors file"),
+        ("no_tensors.pth", "no_tensors.pth holds a dict with no state dict"),
+    ):
+        with pytest.raises(CheckpointError, match=says):
+            create_model("nano", pretrained=tmp_path / name)
 
 
 def test_offline_hub_id_names_the_file_and_where_to_put_it(tmp_path: Path) -> None:

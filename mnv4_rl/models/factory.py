@@ -79,7 +79,7 @@ def create_model(
         num_classes: classifier size; 0 gives the pooled 1280-d features.
         pretrained: ``True`` for the variant's default hub weights, or a hub id, a local
             ``.safetensors``/``.pth``/``.bin`` file, or a timm state dict. ``None``/``False``: random.
-        frame_channels: the input is a stack of frames of this many channels (1 grey, 3 RGB):
+        frame_channels: the input is a stack of frames of this many channels (1 gray, 3 RGB):
             a pretrained stem is adapted by the frame rule, as the RL adapters do. ``None``: the
             channels are generic.
         **kwargs: passed to :class:`MobileNetV4` (``drop_rate``, ``drop_path_rate``, ``norm``,
@@ -108,7 +108,7 @@ def load_pretrained(
 ) -> LoadSummary:
     """Load ``pretrained`` into ``model`` (built as ``name``) with :func:`load_timm_weights`.
 
-    ``True`` means the variant's default hub checkpoint; the grey-frame stem rule uses that
+    ``True`` means the variant's default hub checkpoint; the gray-frame stem rule uses that
     checkpoint's std. Returns the :class:`LoadSummary` (kept on ``model.pretrained_summary``) and
     warns nothing: callers report it.
     """

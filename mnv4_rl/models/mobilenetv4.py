@@ -105,6 +105,9 @@ class MobileNetV4(nn.Module):
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        for name, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
         self.spec = spec
         self.in_channels = in_channels
         self.num_classes = num_classes
@@ -225,6 +228,12 @@ class MobileNetV4(nn.Module):
         if not x.is_floating_point():
             raise TypeError(
                 f"expected a floating-point input, got {x.dtype}; convert with x.float()"
+            )
+        weight_dtype = self.stem.conv.weight.dtype
+        if x.dtype != weight_dtype:
+            raise TypeError(
+                f"input is {x.dtype} but the model's weights are {weight_dtype}: convert the "
+                f"input (x.to({weight_dtype})) or the model (model.to({x.dtype}))"
             )
 
     # ---------------------------------------------------------------------------------- forward

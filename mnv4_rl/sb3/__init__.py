@@ -5,7 +5,11 @@ Stable import paths (SB3 stores the extractor class by module and name in every 
 :mod:`mnv4_rl.sb3.extractors`.
 """
 
-from .extractors import (
+from .._extras import require
+
+require("stable_baselines3", "sb3", "the SB3 adapter")
+
+from .extractors import (  # noqa: E402
     LAYOUTS,
     FrameLayout,
     ImpalaCNN,
@@ -21,7 +25,13 @@ from .extractors import (
     default_norm,
     resolve_layout,
 )
-from .policies import ALGOS, SB3_ENCODERS, encoder_policy_kwargs, load_model, mnv4_policy_kwargs
+from .policies import (  # noqa: E402
+    ALGOS,
+    SB3_ENCODERS,
+    encoder_policy_kwargs,
+    load_model,
+    mnv4_policy_kwargs,
+)
 
 __all__ = [
     "ALGOS",

@@ -24,7 +24,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from ..accel import compile_model
-from ..encoders import IMPALA, FrameEncoder, default_norm
+from ..encoders import IMPALA, FrameEncoder, check_features_dim, default_norm
 from ..frames import LAYOUTS, FrameLayout, resolve_layout
 from ..weights import WeightsNotFoundError
 
@@ -77,6 +77,7 @@ class _FrameExtractor(BaseFeaturesExtractor):
         **encoder_kwargs: Any,
     ) -> None:
         _check_box(observation_space, type(self).__name__)
+        check_features_dim(features_dim)  # before SB3's bare assertion
         super().__init__(observation_space, features_dim)
         # SB3 divides 3-D uint8 [0, 255] image spaces by 255 itself; other spaces arrive as floats.
         sb3_scales = is_image_space(observation_space, check_channels=False)
@@ -130,7 +131,7 @@ class MobileNetV4Extractor(_FrameExtractor):
       are used as given (``[-1, 1]`` ones mapped to ``[0, 1]``), with one warning when their
       bounds are not an image range (``VecNormalize``'s, say);
     * with ``pretrained``: mean/std normalisation with the checkpoint's statistics (each RGB frame
-      with the RGB mean/std, grey frames with their average), and the RGB stem adapted to the
+      with the RGB mean/std, gray frames with their average), and the RGB stem adapted to the
       stack by the frame rule (:func:`mnv4_rl.weights.adapt_stem_weight`).
 
     SB3's orthogonal init (``ortho_init=True``, which ``ActorCriticPolicy`` runs through
@@ -153,7 +154,7 @@ class MobileNetV4Extractor(_FrameExtractor):
         layout: ``"auto"`` or one of :data:`LAYOUTS`.
         frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
         in_channels: total channels ``k*c`` given explicitly, to accept frames that are neither
-            grey nor RGB (channels are then used as they are).
+            gray nor RGB (channels are then used as they are).
         compile: run the backbone through ``torch.compile`` for calls without autograd (SB3's
             rollouts and predictions); training steps stay eager on the same parameters. The
             first rollout pays the compilation (tens of seconds on a small CPU); on failure it
@@ -247,7 +248,7 @@ class ImpalaCNN(_FrameExtractor):
         normalized_image: as for :class:`MobileNetV4Extractor`.
         layout: ``"auto"`` or one of :data:`LAYOUTS`.
         frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
-        in_channels: total channels given explicitly (frames that are neither grey nor RGB).
+        in_channels: total channels given explicitly (frames that are neither gray nor RGB).
         channels_last: run in channels-last memory format (faster on CPU).
     """
 

@@ -98,7 +98,9 @@ def hyperparams_for(algo: str, encoder: str) -> dict[str, dict[str, Any]]:
     from ..sb3 import encoder_policy_kwargs
 
     if algo not in ATARI:
-        raise ValueError(f"unknown algo {algo!r}; rl-zoo Atari configs exist for {', '.join(ALGOS)}")
+        raise ValueError(
+            f"unknown algo {algo!r}; rl-zoo Atari configs exist for {', '.join(ALGOS)}"
+        )
     settings = copy.deepcopy(ATARI[algo])
     policy_kwargs = settings.pop("policy_kwargs", {})
     if policy_kwargs.get("optimizer_class") == "RMSpropTFLike":
