@@ -185,10 +185,6 @@ class ValueRange:
     offset: float = 0.0
     note: str = "values used as given"
 
-    @property
-    def is_identity(self) -> bool:
-        return self.divisor == 1.0 and self.offset == 0.0
-
 
 def _bounds(space: Any) -> tuple[float, float]:
     low, high = np.asarray(space.low), np.asarray(space.high)

@@ -15,6 +15,7 @@ from helpers import timm_checkpoint
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
 
+from mnv4_rl import create_model
 from mnv4_rl.sb3 import (
     MNv4HybridLargeExtractor,
     MNv4HybridMediumExtractor,
@@ -234,6 +235,23 @@ def test_pretrained_gray_stack_matches_timm_on_a_gray_frame(tmp_path) -> None:
         got = extractor.backbone.forward_features(extractor.preprocess(gray.repeat(1, K, 1, 1)))
     # Exact up to the per-channel mean offset (std-weighted colour sum), a small difference.
     assert (got - expected).norm() / expected.norm() < 0.04  # 0.021 measured
+
+
+@pytest.mark.parametrize(("frames", "channels"), [(4, 1), (2, 3), (1, 1)])
+def test_classifier_and_extractor_build_the_same_stem(frames: int, channels: int, tmp_path) -> None:
+    """One stem rule: create_model(frame_channels=c) and the extractor adapt a checkpoint alike."""
+    _, path = timm_checkpoint(tmp_path, "mobilenetv4_conv_small")
+    with pytest.warns(UserWarning, match="frame rule" if frames * channels != 3 else "loaded"):
+        extractor = MobileNetV4Extractor(u8((frames * channels, S, S)), "small", pretrained=path)
+    in_channels = frames * channels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = create_model("small", in_channels, 0, pretrained=path, frame_channels=channels)
+    stem = model.stem.conv.weight
+    assert torch.equal(extractor.backbone.stem.conv.weight, stem)
+    assert model.pretrained_summary.stem == extractor.pretrained_summary.stem
+    if in_channels != 3:
+        assert "frame rule" in model.pretrained_summary.stem
 
 
 def test_ortho_init_leaves_backbone_alone(tmp_path) -> None:

@@ -8,7 +8,7 @@ Stages are split where timm splits them (each begins with its stride-2 block; st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..modules.layers import make_divisible
 
@@ -76,7 +76,6 @@ class ModelSpec:
         head_hidden_size: width of the 1x1 conv after pooling (1280), 0 for no head conv.
         stem_stride: stride of the stem conv.
         stem_kernel: kernel of the stem conv (3; equal to ``stem_stride`` for a patchify stem).
-        notes: one line on where the variant comes from.
     """
 
     name: str
@@ -87,7 +86,6 @@ class ModelSpec:
     head_hidden_size: int = 1280
     stem_stride: int = 2
     stem_kernel: int = 3
-    notes: str = field(default="", compare=False)
 
     def scaled(self, multiplier: float, name: str) -> ModelSpec:
         """Width-multiplied copy: block outputs rounded to multiples of 8; stem and head unchanged."""
@@ -120,7 +118,9 @@ def mqa(heads: int, key_dim: int, kv_stride: int = 1) -> MQASpec:
 
 HEAD_960 = (cn(1, 1, 960),)
 
-#                 start mid  s  exp  out
+# Each UIB row is (start dw kernel, mid dw kernel, stride, expansion, out); 0 = no depthwise.
+# Its kind: ExtraDW (both), IB (mid only), ConvNeXt (start only), FFN (neither), as in the
+# paper's tables.
 CONV_SMALL = ModelSpec(
     "conv_small",
     stem=32,
@@ -128,20 +128,20 @@ CONV_SMALL = ModelSpec(
         (cn(3, 2, 32), cn(1, 1, 32)),
         (cn(3, 2, 96), cn(1, 1, 64)),
         (
-            uib(5, 5, 2, 3.0, 96),
-            uib(0, 3, 1, 2.0, 96),
-            uib(0, 3, 1, 2.0, 96),
-            uib(0, 3, 1, 2.0, 96),
-            uib(0, 3, 1, 2.0, 96),
-            uib(3, 0, 1, 4.0, 96),
+            uib(5, 5, 2, 3.0, 96),  # ExtraDW
+            uib(0, 3, 1, 2.0, 96),  # IB
+            uib(0, 3, 1, 2.0, 96),  # IB
+            uib(0, 3, 1, 2.0, 96),  # IB
+            uib(0, 3, 1, 2.0, 96),  # IB
+            uib(3, 0, 1, 4.0, 96),  # ConvNeXt
         ),
         (
-            uib(3, 3, 2, 6.0, 128),
-            uib(5, 5, 1, 4.0, 128),
-            uib(0, 5, 1, 4.0, 128),
-            uib(0, 5, 1, 3.0, 128),
-            uib(0, 3, 1, 4.0, 128),
-            uib(0, 3, 1, 4.0, 128),
+            uib(3, 3, 2, 6.0, 128),  # ExtraDW
+            uib(5, 5, 1, 4.0, 128),  # ExtraDW
+            uib(0, 5, 1, 4.0, 128),  # IB
+            uib(0, 5, 1, 3.0, 128),  # IB
+            uib(0, 3, 1, 4.0, 128),  # IB
+            uib(0, 3, 1, 4.0, 128),  # IB
         ),
         HEAD_960,
     ),
@@ -154,27 +154,27 @@ CONV_MEDIUM = ModelSpec(
         (fib(3, 2, 4.0, 48),),
         (uib(3, 5, 2, 4.0, 80), uib(3, 3, 1, 2.0, 80)),
         (
-            uib(3, 5, 2, 6.0, 160),
-            uib(3, 3, 1, 4.0, 160),
-            uib(3, 3, 1, 4.0, 160),
-            uib(3, 5, 1, 4.0, 160),
-            uib(3, 3, 1, 4.0, 160),
-            uib(3, 0, 1, 4.0, 160),
-            uib(0, 0, 1, 2.0, 160),
-            uib(3, 0, 1, 4.0, 160),
+            uib(3, 5, 2, 6.0, 160),  # ExtraDW
+            uib(3, 3, 1, 4.0, 160),  # ExtraDW
+            uib(3, 3, 1, 4.0, 160),  # ExtraDW
+            uib(3, 5, 1, 4.0, 160),  # ExtraDW
+            uib(3, 3, 1, 4.0, 160),  # ExtraDW
+            uib(3, 0, 1, 4.0, 160),  # ConvNeXt
+            uib(0, 0, 1, 2.0, 160),  # FFN
+            uib(3, 0, 1, 4.0, 160),  # ConvNeXt
         ),
         (
-            uib(5, 5, 2, 6.0, 256),
-            uib(5, 5, 1, 4.0, 256),
-            uib(3, 5, 1, 4.0, 256),
-            uib(3, 5, 1, 4.0, 256),
-            uib(0, 0, 1, 4.0, 256),
-            uib(3, 0, 1, 4.0, 256),
-            uib(3, 5, 1, 2.0, 256),
-            uib(5, 5, 1, 4.0, 256),
-            uib(0, 0, 1, 4.0, 256),
-            uib(0, 0, 1, 4.0, 256),
-            uib(5, 0, 1, 2.0, 256),
+            uib(5, 5, 2, 6.0, 256),  # ExtraDW
+            uib(5, 5, 1, 4.0, 256),  # ExtraDW
+            uib(3, 5, 1, 4.0, 256),  # ExtraDW
+            uib(3, 5, 1, 4.0, 256),  # ExtraDW
+            uib(0, 0, 1, 4.0, 256),  # FFN
+            uib(3, 0, 1, 4.0, 256),  # ConvNeXt
+            uib(3, 5, 1, 2.0, 256),  # ExtraDW
+            uib(5, 5, 1, 4.0, 256),  # ExtraDW
+            uib(0, 0, 1, 4.0, 256),  # FFN
+            uib(0, 0, 1, 4.0, 256),  # FFN
+            uib(5, 0, 1, 2.0, 256),  # ConvNeXt
         ),
         HEAD_960,
     ),
@@ -187,32 +187,32 @@ CONV_LARGE = ModelSpec(
         (fib(3, 2, 4.0, 48),),
         (uib(3, 5, 2, 4.0, 96), uib(3, 3, 1, 4.0, 96)),
         (
-            uib(3, 5, 2, 4.0, 192),
-            uib(3, 3, 1, 4.0, 192),
-            uib(3, 3, 1, 4.0, 192),
-            uib(3, 3, 1, 4.0, 192),
-            uib(3, 5, 1, 4.0, 192),
-            uib(5, 3, 1, 4.0, 192),
-            uib(5, 3, 1, 4.0, 192),
-            uib(5, 3, 1, 4.0, 192),
-            uib(5, 3, 1, 4.0, 192),
-            uib(5, 3, 1, 4.0, 192),
-            uib(3, 0, 1, 4.0, 192),
+            uib(3, 5, 2, 4.0, 192),  # ExtraDW
+            uib(3, 3, 1, 4.0, 192),  # ExtraDW
+            uib(3, 3, 1, 4.0, 192),  # ExtraDW
+            uib(3, 3, 1, 4.0, 192),  # ExtraDW
+            uib(3, 5, 1, 4.0, 192),  # ExtraDW
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            uib(3, 0, 1, 4.0, 192),  # ConvNeXt
         ),
         (
-            uib(5, 5, 2, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 3, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 3, 1, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
+            uib(5, 5, 2, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 3, 1, 4.0, 512),  # ExtraDW
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 3, 1, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
         ),
         HEAD_960,
     ),
@@ -226,36 +226,36 @@ HYBRID_MEDIUM = ModelSpec(
         (fib(3, 2, 4.0, 48),),
         (uib(3, 5, 2, 4.0, 80), uib(3, 3, 1, 2.0, 80)),
         (
-            uib(3, 5, 2, 6.0, 160),
-            uib(0, 0, 1, 2.0, 160),
-            uib(3, 3, 1, 4.0, 160),
-            uib(3, 5, 1, 4.0, 160),
-            mqa(4, 64, kv_stride=2),
-            uib(3, 3, 1, 4.0, 160),
-            mqa(4, 64, kv_stride=2),
-            uib(3, 0, 1, 4.0, 160),
-            mqa(4, 64, kv_stride=2),
-            uib(3, 3, 1, 4.0, 160),
-            mqa(4, 64, kv_stride=2),
-            uib(3, 0, 1, 4.0, 160),
+            uib(3, 5, 2, 6.0, 160),  # ExtraDW
+            uib(0, 0, 1, 2.0, 160),  # FFN
+            uib(3, 3, 1, 4.0, 160),  # ExtraDW
+            uib(3, 5, 1, 4.0, 160),  # ExtraDW
+            mqa(4, 64, kv_stride=2),  # Mobile MQA
+            uib(3, 3, 1, 4.0, 160),  # ExtraDW
+            mqa(4, 64, kv_stride=2),  # Mobile MQA
+            uib(3, 0, 1, 4.0, 160),  # ConvNeXt
+            mqa(4, 64, kv_stride=2),  # Mobile MQA
+            uib(3, 3, 1, 4.0, 160),  # ExtraDW
+            mqa(4, 64, kv_stride=2),  # Mobile MQA
+            uib(3, 0, 1, 4.0, 160),  # ConvNeXt
         ),
         (
-            uib(5, 5, 2, 6.0, 256),
-            uib(5, 5, 1, 4.0, 256),
-            uib(3, 5, 1, 4.0, 256),
-            uib(3, 5, 1, 4.0, 256),
-            uib(0, 0, 1, 2.0, 256),
-            uib(3, 5, 1, 2.0, 256),
-            uib(0, 0, 1, 2.0, 256),
-            uib(0, 0, 1, 4.0, 256),
-            mqa(4, 64),
-            uib(3, 0, 1, 4.0, 256),
-            mqa(4, 64),
-            uib(5, 5, 1, 4.0, 256),
-            mqa(4, 64),
-            uib(5, 0, 1, 4.0, 256),
-            mqa(4, 64),
-            uib(5, 0, 1, 4.0, 256),
+            uib(5, 5, 2, 6.0, 256),  # ExtraDW
+            uib(5, 5, 1, 4.0, 256),  # ExtraDW
+            uib(3, 5, 1, 4.0, 256),  # ExtraDW
+            uib(3, 5, 1, 4.0, 256),  # ExtraDW
+            uib(0, 0, 1, 2.0, 256),  # FFN
+            uib(3, 5, 1, 2.0, 256),  # ExtraDW
+            uib(0, 0, 1, 2.0, 256),  # FFN
+            uib(0, 0, 1, 4.0, 256),  # FFN
+            mqa(4, 64),  # Mobile MQA
+            uib(3, 0, 1, 4.0, 256),  # ConvNeXt
+            mqa(4, 64),  # Mobile MQA
+            uib(5, 5, 1, 4.0, 256),  # ExtraDW
+            mqa(4, 64),  # Mobile MQA
+            uib(5, 0, 1, 4.0, 256),  # ConvNeXt
+            mqa(4, 64),  # Mobile MQA
+            uib(5, 0, 1, 4.0, 256),  # ConvNeXt
         ),
         HEAD_960,
     ),
@@ -270,41 +270,41 @@ HYBRID_LARGE = ModelSpec(
         (fib(3, 2, 4.0, 48),),
         (uib(3, 5, 2, 4.0, 96), uib(3, 3, 1, 4.0, 96)),
         (
-            uib(3, 5, 2, 4.0, 192),
-            uib(3, 3, 1, 4.0, 192),
-            uib(3, 3, 1, 4.0, 192),
-            uib(3, 3, 1, 4.0, 192),
-            uib(3, 5, 1, 4.0, 192),
-            uib(5, 3, 1, 4.0, 192),
-            uib(5, 3, 1, 4.0, 192),
-            mqa(8, 48, kv_stride=2),
-            uib(5, 3, 1, 4.0, 192),
-            mqa(8, 48, kv_stride=2),
-            uib(5, 3, 1, 4.0, 192),
-            mqa(8, 48, kv_stride=2),
-            uib(5, 3, 1, 4.0, 192),
-            mqa(8, 48, kv_stride=2),
-            uib(3, 0, 1, 4.0, 192),
+            uib(3, 5, 2, 4.0, 192),  # ExtraDW
+            uib(3, 3, 1, 4.0, 192),  # ExtraDW
+            uib(3, 3, 1, 4.0, 192),  # ExtraDW
+            uib(3, 3, 1, 4.0, 192),  # ExtraDW
+            uib(3, 5, 1, 4.0, 192),  # ExtraDW
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            mqa(8, 48, kv_stride=2),  # Mobile MQA
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            mqa(8, 48, kv_stride=2),  # Mobile MQA
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            mqa(8, 48, kv_stride=2),  # Mobile MQA
+            uib(5, 3, 1, 4.0, 192),  # ExtraDW
+            mqa(8, 48, kv_stride=2),  # Mobile MQA
+            uib(3, 0, 1, 4.0, 192),  # ConvNeXt
         ),
         (
-            uib(5, 5, 2, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 3, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 0, 1, 4.0, 512),
-            uib(5, 3, 1, 4.0, 512),
-            uib(5, 5, 1, 4.0, 512),
-            mqa(8, 64),
-            uib(5, 0, 1, 4.0, 512),
-            mqa(8, 64),
-            uib(5, 0, 1, 4.0, 512),
-            mqa(8, 64),
-            uib(5, 0, 1, 4.0, 512),
-            mqa(8, 64),
-            uib(5, 0, 1, 4.0, 512),
+            uib(5, 5, 2, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 3, 1, 4.0, 512),  # ExtraDW
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            uib(5, 3, 1, 4.0, 512),  # ExtraDW
+            uib(5, 5, 1, 4.0, 512),  # ExtraDW
+            mqa(8, 64),  # Mobile MQA
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            mqa(8, 64),  # Mobile MQA
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            mqa(8, 64),  # Mobile MQA
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
+            mqa(8, 64),  # Mobile MQA
+            uib(5, 0, 1, 4.0, 512),  # ConvNeXt
         ),
         HEAD_960,
     ),
@@ -341,7 +341,6 @@ NANO_RL = ModelSpec(
     stem_kernel=4,
     stem_stride=4,
     stages=CONV_SMALL_050.stages[1:],
-    notes="nano (conv_small_050) with a 4x4 stride-4 patchify stem in place of its stem and stage 0",
 )
 
 RL_VARIANTS: dict[str, ModelSpec] = {NANO_RL.name: NANO_RL}
