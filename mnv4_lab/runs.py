@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 _CHECKPOINT = re.compile(r"_(\d+)_steps\.zip$")
+#: Beside run folders: ``[[start, end], ...]`` Unix times when every run was stopped (a study
+#: paused for a quiet benchmark, ``mnv4-rl-study pause``); training seconds leave them out.
+PAUSES = "pauses.json"
 
 
 class RunError(UsageError):
@@ -253,9 +256,10 @@ def read_episodes(run_dir: Path) -> np.ndarray:
     """Every finished training game of a run as rows ``(return, frames, seconds)``, in order.
 
     ``seconds`` is training time since the run started: Monitor files of one segment share a
-    clock (their earliest ``t_start``); a resumed segment continues from the training seconds in
-    ``resume.json``, and games of the earlier segment that ended after the checkpoint it resumed
-    from are dropped (their steps were replayed).
+    clock (their earliest ``t_start``), less the pauses in ``PAUSES`` beside the run folder; a
+    resumed segment continues from the training seconds in ``resume.json``, and games of the
+    earlier segment that ended after the checkpoint it resumed from are dropped (their steps
+    were replayed).
     """
     resumes = _resumes(run_dir)
     folders = [run_dir / "monitor"] + [run_dir / f"monitor_r{i + 1}" for i in range(len(resumes))]
@@ -271,6 +275,16 @@ def read_episodes(run_dir: Path) -> np.ndarray:
     return np.concatenate(tables) if tables else np.zeros((0, 3))
 
 
+def _paused(runs_dir: Path, start: float, moments: np.ndarray) -> np.ndarray:
+    """Seconds of recorded pauses between ``start`` and each absolute time in ``moments``."""
+    path = runs_dir / PAUSES
+    total = np.zeros_like(moments)
+    for begin, end in json.loads(path.read_text()) if path.exists() else []:
+        end = time.time() if end is None else end
+        total += np.clip(np.minimum(moments, end) - max(begin, start), 0.0, None)
+    return total
+
+
 def _read_segment(folder: Path) -> np.ndarray:
     starts, tables = [], []
     for path in sorted(folder.glob("*.monitor.csv")):
@@ -283,4 +297,5 @@ def _read_segment(folder: Path) -> np.ndarray:
     for start, table in zip(starts, tables, strict=True):
         table[:, 2] += start - min(starts)
     episodes = np.concatenate(tables)
+    episodes[:, 2] -= _paused(folder.parent.parent, min(starts), episodes[:, 2] + min(starts))
     return episodes[np.argsort(episodes[:, 2], kind="stable")]

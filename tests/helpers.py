@@ -93,3 +93,21 @@ def timm_checkpoint(
     path = Path(folder) / f"{name}.pth"
     torch.save(model.state_dict(), path)
     return model, path
+
+
+class PixelEnvForRLlib(gym.Wrapper):
+    """The colour env as RLlib builds envs (from an ``env_config`` dict).
+
+    ``env_config``: ``stack`` (gymnasium's FrameStackObservation on a new axis: 4-D obs),
+    ``grey`` (1-channel frames), and the :class:`ColourEnv` keywords (``continuous``...).
+    """
+
+    def __init__(self, config: dict | None = None) -> None:
+        config = dict(config or {})
+        stack, grey = config.pop("stack", 0), config.pop("grey", False)
+        env: gym.Env = ColourEnv(**config)
+        if grey:
+            env = gym.wrappers.GrayscaleObservation(env, keep_dim=True)
+        if stack:
+            env = FrameStackObservation(env, stack)
+        super().__init__(env)

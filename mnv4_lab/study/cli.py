@@ -5,7 +5,8 @@
     mnv4-rl-study report runs/study --out docs/results/study
 
 ``run`` skips finished runs and resumes killed ones from their last checkpoint, so the same command
-picks up where it stopped. On a bigger machine raise ``--jobs`` (one torch thread per run); on
+picks up where it stopped. ``pause RUNS`` / ``resume RUNS`` stop and continue a study (for a quiet
+benchmark); the paused time is left out of the runs' training seconds. On a bigger machine raise ``--jobs`` (one torch thread per run); on
 several machines give each ``--shard i/n`` (machine ``i`` of ``n``) with the same grid, then copy
 the run folders together and ``report`` them.
 """
@@ -20,6 +21,7 @@ from mnv4_rl.sb3 import SB3_ENCODERS
 
 from ..errors import UsageError
 from .grid import make_grid, run_grid, shard
+from .pause import pause, resume
 from .report import write_report
 
 
@@ -60,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: this machine's share")
     run.add_argument("--checkpoint-freq", type=int, default=50_000, help="agent steps")
     run.add_argument("--dry-run", action="store_true", help="print the commands only")
+    for name, what in (("pause", "stop"), ("resume", "continue")):
+        command = sub.add_parser(
+            name, help=f"{what} the runs training into RUNS (quiet benchmarks)"
+        )
+        command.add_argument("runs", help="the folder given to run --runs")
     report = sub.add_parser("report", help="tables, curves and the aggregate of finished runs")
     report.add_argument("runs", nargs="+", help="folders holding run folders")
     report.add_argument("--out", default="runs/study/report")
@@ -86,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
             failed = [name for name, result in outcome.items() if result.startswith("failed")]
             if failed:
                 sys.exit(f"failed: {', '.join(failed)} (see {args.runs}/logs/)")
+        elif args.command in ("pause", "resume"):
+            action = pause if args.command == "pause" else resume
+            pids = action(Path(args.runs))
+            print(f"{args.command}d {len(pids)} process(es)")
         else:
             write_report(args.runs, Path(args.out), args.window, dict(args.target), args.reps)
     except (UsageError, ValueError) as error:

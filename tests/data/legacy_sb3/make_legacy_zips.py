@@ -26,9 +26,16 @@ for algo, extra, channel_first in ((PPO, {}, True), (DQN, {"norm": "batch"}, Fal
         lambda cf=channel_first: FakeImageEnv(36, 36, 4, discrete=True, channel_first=cf), 2
     )
     kwargs = mnv4_policy_kwargs(
-        "custom", algo.__name__.lower(), features_dim=16, features_extractor_kwargs={**extra, **TINY}
+        "custom",
+        algo.__name__.lower(),
+        features_dim=16,
+        features_extractor_kwargs={**extra, **TINY},
     )
-    short = dict(n_steps=32, batch_size=32) if algo is PPO else dict(learning_starts=32, buffer_size=200)
+    short = (
+        dict(n_steps=32, batch_size=32)
+        if algo is PPO
+        else dict(learning_starts=32, buffer_size=200)
+    )
     model = algo("CnnPolicy", env, policy_kwargs=kwargs, seed=0, **short)
     model.learn(128)
     model.save(out / f"{algo.__name__.lower()}_custom.zip")
@@ -42,4 +49,9 @@ for algo, extra, channel_first in ((PPO, {}, True), (DQN, {"norm": "batch"}, Fal
             scores = model.policy.get_distribution(tensor).distribution.logits
         else:
             scores = model.q_net(tensor)
-    np.savez(out / f"{algo.__name__.lower()}_expected.npz", obs=obs, actions=actions, scores=scores.numpy())
+    np.savez(
+        out / f"{algo.__name__.lower()}_expected.npz",
+        obs=obs,
+        actions=actions,
+        scores=scores.numpy(),
+    )
