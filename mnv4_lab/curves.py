@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import read_episodes
+from .runs import read_episodes, unpaused_seconds
 
 __all__ = ["Curve", "find_runs", "load_curve", "mean_and_spread", "summarise_run"]
 
@@ -76,6 +76,10 @@ def summarise_run(run: Path, window: int) -> dict:
         evaluation = json.loads((run / "eval.json").read_text())
     mean = evaluation.get("eval_return_mean")
     std = evaluation.get("eval_return_std")
+    seconds = evaluation.get("train_seconds", float("nan"))
+    if seconds == seconds:  # not NaN: leave out the time the run was paused
+        seconds = unpaused_seconds(run, seconds)
+    steps = evaluation.get("timesteps", float("nan"))
     return {
         "frames": float(episodes[:, 1].sum()),
         "episodes": len(episodes),
@@ -83,6 +87,6 @@ def summarise_run(run: Path, window: int) -> dict:
         "eval_mean": float("nan") if mean is None else mean,
         "eval_std": float("nan") if std is None else std,
         "eval_episodes": evaluation.get("eval_episodes", 0),
-        "train_seconds": evaluation.get("train_seconds", float("nan")),
-        "steps_per_second": evaluation.get("steps_per_second", float("nan")),
+        "train_seconds": seconds,
+        "steps_per_second": steps / seconds if seconds else float("nan"),
     }

@@ -39,6 +39,7 @@ __all__ = [
     "prepare_run",
     "read_episodes",
     "train",
+    "unpaused_seconds",
 ]
 
 _CHECKPOINT = re.compile(r"_(\d+)_steps\.zip$")
@@ -283,6 +284,15 @@ def _paused(runs_dir: Path, start: float, moments: np.ndarray) -> np.ndarray:
         end = time.time() if end is None else end
         total += np.clip(np.minimum(moments, end) - max(begin, start), 0.0, None)
     return total
+
+
+def unpaused_seconds(run_dir: Path, seconds: float) -> float:
+    """A run's training ``seconds`` (as ``eval.json`` has them) less the pauses within them."""
+    starts = [_header(p)["t_start"] for p in (run_dir / "monitor").glob("*.monitor.csv")]
+    if not starts:
+        return seconds
+    start = min(starts)
+    return seconds - float(_paused(run_dir.parent, start, np.array([start + seconds]))[0])
 
 
 def _read_segment(folder: Path) -> np.ndarray:

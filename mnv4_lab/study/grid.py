@@ -47,12 +47,30 @@ def shard(runs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
     return runs[index::count]
 
 
+def _training_now(spec: RunSpec, runs_dir: Path) -> bool:
+    """Whether a live process (another runner's, say) is training this run into ``runs_dir``."""
+    wanted = [
+        f"atari_{spec.algo}.py", f"--env {spec.game} ", f"--encoder {spec.encoder} ",
+        f"--seed {spec.seed} ", f"--log-dir {runs_dir.resolve()} ",
+    ]  # fmt: skip
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if all(part in cmdline for part in wanted):
+            return True
+    return False
+
+
 def status(spec: RunSpec, runs_dir: Path) -> str:
-    """``"done"`` (has eval.json), ``"resume"`` (has a checkpoint), ``"stale"`` (a folder with
-    nothing to resume from: started again) or ``"new"``."""
+    """``"done"`` (has eval.json), ``"running"`` (a live process trains it), ``"resume"`` (has a
+    checkpoint), ``"stale"`` (a folder with nothing to resume from: started again) or ``"new"``."""
     run_dir = runs_dir / spec.name
     if (run_dir / "eval.json").is_file():
         return "done"
+    if _training_now(spec, runs_dir):
+        return "running"
     if latest_checkpoint(run_dir) is not None:
         return "resume"
     return "stale" if run_dir.exists() else "new"
@@ -76,7 +94,7 @@ def command(
         "--torch-threads",
         "1",
         "--log-dir",
-        str(runs_dir),
+        str(runs_dir.resolve()),
         "--checkpoint-freq",
         str(checkpoint_freq),
         "--no-progress-bar",
@@ -116,7 +134,11 @@ def run_grid(
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     while todo or running:
         while todo and len(running) < jobs:
-            spec, state = todo.pop(0)
+            spec, _ = todo.pop(0)
+            state = status(spec, runs_dir)  # again: another runner may have taken it meanwhile
+            if state in ("done", "running"):
+                outcome[spec.name] = f"{state} elsewhere (skipped)"
+                continue
             with open(runs_dir / "logs" / f"{spec.name}.log", "a") as log:
                 process = subprocess.Popen(
                     command(spec, runs_dir, timesteps, checkpoint_freq, state),

@@ -253,7 +253,8 @@ class MobileNetV4(nn.Module):
         if self.head_gemm and isinstance(self.conv_head, nn.Conv2d):
             # A 1x1 conv on a pooled 1x1 map is a linear layer; PyTorch's CPU conv would take
             # its slow im2col path here.
-            x = F.linear(x.flatten(1), self.conv_head.weight.flatten(1))[:, :, None, None]
+            weight, bias = self.conv_head.weight, self.conv_head.bias
+            x = F.linear(x.flatten(1), weight.flatten(1), bias)[:, :, None, None]
         else:
             x = self.conv_head(x)
         x = self.act_head(self.norm_head(x)).flatten(1)
@@ -290,6 +291,27 @@ class MobileNetV4(nn.Module):
 
     def get_classifier(self) -> nn.Module:
         return self.classifier
+
+    def fuse_for_inference(self) -> MobileNetV4:
+        """Fold every BatchNorm into its convolution for good (the head's too); returns ``self``.
+
+        For an inference copy in eval mode (export, deployment): the graph then holds plain
+        convolutions with bias. GroupNorm layers stay. Training the fused model afterwards
+        trains the fused convolutions; the BatchNorm layers are gone.
+        """
+        self.eval()
+        for module in self.modules():
+            if isinstance(module, ConvNormAct) and isinstance(module.bn, nn.BatchNorm2d):
+                module.fuse()
+        head, norm = getattr(self, "conv_head", None), getattr(self, "norm_head", None)
+        if isinstance(head, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+            with torch.no_grad():
+                scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+                fused = nn.Conv2d(head.in_channels, head.out_channels, 1, bias=True)
+                fused.weight.copy_(head.weight * scale.view(-1, 1, 1, 1))
+                fused.bias.copy_(norm.bias - norm.running_mean * scale)
+            self.conv_head, self.norm_head = fused.to(head.weight.device), nn.Identity()
+        return self
 
     def set_bn_folding(self, enabled: bool) -> MobileNetV4:
         """Turn BatchNorm folding (eval/frozen path) on or off for every conv; returns ``self``."""

@@ -205,10 +205,40 @@ class ConvNormAct(nn.Module):
         conv = self.conv
         return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
+    def fuse(self) -> None:
+        """Fold the BatchNorm into the conv for good: a conv with bias, no norm layer.
+
+        For inference copies only (export, deployment): the fused weights no longer follow the
+        BatchNorm parameters, which are gone. Raises ``ValueError`` for norms that depend on the
+        batch (GroupNorm, BatchNorm in train mode).
+        """
+        if not _uses_running_stats(self.bn):
+            raise ValueError(
+                f"cannot fuse a {type(self.bn).__name__} in {'train' if self.training else 'eval'} "
+                "mode: only BatchNorm with running statistics (eval mode, or norm='frozen') "
+                "folds into a convolution"
+            )
+        with torch.no_grad():
+            weight, bias = self.folded_weight_and_bias()
+            conv = self.conv
+            fused = nn.Conv2d(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                conv.groups,
+                bias=True,
+            ).to(weight.dtype)
+            fused.weight.copy_(weight)
+            fused.bias.copy_(bias)
+        self.conv, self.bn = fused, nn.Identity()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold_bn and _uses_running_stats(self.bn):
             weight, bias = self.folded_weight_and_bias()
             return self.act(self._convolve(x, weight, bias))
         if self.pointwise_gemm:
-            return self.act(self.bn(self._convolve(x, self.conv.weight, None)))
+            return self.act(self.bn(self._convolve(x, self.conv.weight, self.conv.bias)))
         return self.act(self.bn(self.conv(x)))

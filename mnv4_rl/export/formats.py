@@ -1,0 +1,128 @@
+"""Writers for each file format, chosen by the path's suffix, and a check that the written file
+gives the outputs of the program it came from."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._extras import require
+
+__all__ = ["FORMATS", "check_file", "write"]
+
+BATCH_LIMIT = 4096  # largest batch a .pt2 / .pte program accepts (torch.export needs a bound)
+
+
+def _onnx(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+    require("onnx", "export", ".onnx export")
+    axes = {name: {0: "batch"} for name in ["obs", *outputs]}
+    torch.onnx.export(
+        program,
+        (example,),
+        str(path),
+        dynamo=False,  # the TorchScript-based exporter: no onnxscript needed, batch axis dynamic
+        opset_version=17,
+        input_names=["obs"],
+        output_names=outputs,
+        dynamic_axes=axes,
+        do_constant_folding=True,
+    )
+
+
+def _torchscript(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+    with torch.no_grad():
+        traced = torch.jit.trace(program, (example,), check_trace=False)
+    torch.jit.save(torch.jit.freeze(traced), str(path))
+
+
+def _exported(program: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    # An example batch of 16: smaller ones let XNNPACK's lowering narrow the batch range (a
+    # fake-tensor conv check guards on batch < 16), so the .pte would refuse batches above 15.
+    example = example.new_zeros((16, *example.shape[1:]))
+    batch = torch.export.Dim("batch", min=1, max=BATCH_LIMIT)
+    with torch.no_grad():
+        return torch.export.export(program, (example,), dynamic_shapes=({0: batch},))
+
+
+def _pt2(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+    torch.export.save(_exported(program, example), str(path))
+
+
+def _pte(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+    require("executorch", "executorch", ".pte export (ExecuTorch)")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    lowered = to_edge_transform_and_lower(
+        _exported(program, example), partitioner=[XnnpackPartitioner()]
+    )
+    path.write_bytes(lowered.to_executorch().buffer)
+
+
+#: suffix -> writer
+FORMATS: dict[str, Callable[[nn.Module, torch.Tensor, Path, list[str]], None]] = {
+    ".onnx": _onnx,
+    ".pt": _torchscript,
+    ".pt2": _pt2,
+    ".pte": _pte,
+}
+
+
+def write(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+    """Write ``program`` to ``path`` in the format of its suffix (:data:`FORMATS`)."""
+    writer = FORMATS.get(path.suffix)
+    if writer is None:
+        raise ValueError(
+            f"unknown export format {path.suffix!r} ({path}); the suffix picks it: "
+            f"{', '.join(FORMATS)}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # The model's input checks are Python conditions the tracer records as constants; the
+        # exported program keeps the shapes it was traced with (the batch axis stays dynamic).
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        writer(program, example, path, outputs)
+
+
+def _run_file(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
+    if path.suffix == ".onnx":
+        require("onnxruntime", "export", "checking an .onnx file")
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {"obs": obs.numpy()})
+    if path.suffix == ".pt":
+        outputs = torch.jit.load(str(path))(obs)
+    elif path.suffix == ".pt2":
+        outputs = torch.export.load(str(path)).module()(obs)
+    else:
+        from executorch.runtime import Runtime
+
+        method = Runtime.get().load_program(str(path)).load_method("forward")
+        # ExecuTorch reads an input's memory as contiguous, whatever its strides: a transposed
+        # view (a channel-last frame stack seen channel-first) would be read scrambled.
+        outputs = method.execute([obs.contiguous()])
+    return [o.detach().numpy() for o in outputs]
+
+
+def check_file(path: Path, program: nn.Module, observations: torch.Tensor) -> float:
+    """Run the written file and ``program`` on ``observations``; raise unless the actions are
+    equal and the other outputs agree to 1e-4 (relative). Returns the largest relative error."""
+    with torch.no_grad():
+        expected = [o.numpy() for o in program(observations)]
+    got = _run_file(path, observations)
+    discrete = not np.issubdtype(expected[0].dtype, np.floating)
+    if discrete and not np.array_equal(got[0], expected[0]):
+        raise RuntimeError(f"{path}: the exported actions differ from the policy's")
+    worst = 0.0
+    pairs = zip(got[int(discrete) :], expected[int(discrete) :], strict=True)
+    for a, b in pairs:
+        worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)))
+    if worst > 1e-4:
+        raise RuntimeError(f"{path}: outputs differ from the policy's by {worst:.2e} (relative)")
+    return worst
