@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         "--encoders",
         nargs="+",
         default=d.encoders,
-        help="nano nano_rl small medium large hybrid_medium hybrid_large, timm-<variant> (timm's model "
+        help="impala nano nano_rl small medium large hybrid_medium hybrid_large, timm-<variant> (timm's model "
         "in the same shell), name@key=value,... for per-encoder kwargs; 'nature' is always added",
     )
     p.add_argument("--env", default=d.env, help="Atari game or NoFrameskip-v4 id")

@@ -3,6 +3,7 @@
 An encoder is named by a spec string ``name[@key=value,key=value]``:
 
 * ``nature``: SB3's NatureCNN as SB3 ships it (the baseline of every ratio);
+* ``impala``: IMPALA-CNN (:class:`mnv4_rl.sb3.ImpalaCNN`, the paper's 256 features);
 * ``nano``, ``small``, ``medium``, ``large``, ``hybrid_medium``, ``hybrid_large`` (or any
   :func:`mnv4_rl.create_model` name): :class:`mnv4_rl.sb3.MobileNetV4Extractor`;
 * ``timm-<variant>`` (``timm-nano``, ``timm-small``...): timm's own ``mobilenetv4_*`` model in the
@@ -20,8 +21,9 @@ from typing import Any
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
+from mnv4_rl.encoders import IMPALA
 from mnv4_rl.models import resolve_name
-from mnv4_rl.sb3 import MobileNetV4Extractor, mnv4_policy_kwargs
+from mnv4_rl.sb3 import MobileNetV4Extractor, encoder_policy_kwargs, mnv4_policy_kwargs
 
 TIMM_PREFIX = "timm-"
 TIMM_NORMS = ("batch", "frozen")
@@ -33,7 +35,7 @@ class EncoderSpec:
 
     Attributes:
         label: the spec string as given (the row name in every table).
-        kind: ``"nature"``, ``"mnv4"`` or ``"timm"``.
+        kind: ``"nature"``, ``"impala"``, ``"mnv4"`` or ``"timm"``.
         variant: the MobileNetV4 name (``""`` for NatureCNN).
         kwargs: extractor keyword arguments (shared ``--extractor-kwargs`` merged with the spec's).
     """
@@ -73,8 +75,8 @@ def parse_encoder(spec: str, shared_kwargs: dict[str, Any] | None = None) -> Enc
                 f"bad option {pair!r} in encoder {spec!r}: expected key=value, e.g. small@norm=batch"
             )
         own[key.strip()] = _value(value.strip())
-    if name == "nature":
-        return EncoderSpec(spec, "nature", "", own)
+    if name in ("nature", IMPALA):
+        return EncoderSpec(spec, name, "", own)
     kind, variant = (
         ("timm", name[len(TIMM_PREFIX) :])
         if name.startswith(TIMM_PREFIX)
@@ -141,11 +143,14 @@ class TimmMobileNetV4Extractor(MobileNetV4Extractor):
 
 
 def policy_kwargs(encoder: EncoderSpec, algo: str) -> dict[str, Any]:
-    """``policy_kwargs`` for SB3's ``CnnPolicy`` with this encoder (512 features, ``net_arch=[]``
-    for every encoder, so the heads are identical and only the encoder differs)."""
+    """``policy_kwargs`` for SB3's ``CnnPolicy`` with this encoder (512 features, 256 for
+    IMPALA-CNN as in the paper; ``net_arch=[]`` for every encoder, so the heads are the same
+    and only the encoder differs)."""
     if encoder.kind == "nature":
         extra = {"features_extractor_kwargs": encoder.kwargs} if encoder.kwargs else {}
         return {"features_extractor_class": NatureCNN, **extra}
+    if encoder.kind == IMPALA:
+        return encoder_policy_kwargs(IMPALA, algo, **encoder.kwargs)
     if encoder.kind == "mnv4":
         return mnv4_policy_kwargs(encoder.variant, algo, **encoder.kwargs)
     kwargs = mnv4_policy_kwargs(encoder.variant, algo)

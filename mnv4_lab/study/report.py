@@ -88,27 +88,37 @@ def collect(paths: list[str | Path], window: int) -> list[RunRecord]:
     return sorted(records, key=lambda r: (r.game, r.encoder, r.seed))
 
 
-def _complete_seeds(records: list[RunRecord]) -> list[int]:
-    """Seeds for which every (game, encoder) pair has a finished run."""
-    cells = {(r.game, r.encoder) for r in records}
-    seeds = {r.seed for r in records}
-    done = {(r.game, r.encoder, r.seed) for r in records}
-    return sorted(s for s in seeds if all((g, e, s) in done for g, e in cells))
-
-
-def _score_matrices(records: list[RunRecord], seeds: list[int]) -> dict[str, np.ndarray]:
-    """Per encoder, the ``(seeds, games)`` matrix of human-normalised final evaluation scores."""
+def _comparable(records: list[RunRecord]) -> tuple[list[str], list[str], list[int]]:
+    """(games, encoders, seeds) of the aggregate: the encoders with runs on every game, and the
+    seeds for which each of those encoders has a finished run on every game."""
     games = sorted({r.game for r in records})
+    done = {(r.game, r.encoder, r.seed) for r in records}
+    cells = {(g, e) for g, e, _ in done}
+    encoders = [
+        e for e in sorted({r.encoder for r in records}) if all((g, e) in cells for g in games)
+    ]
+    seeds = [
+        s
+        for s in sorted({r.seed for r in records})
+        if all((g, e, s) in done for g in games for e in encoders)
+    ]
+    return games, encoders, seeds
+
+
+def _score_matrices(
+    records: list[RunRecord], games: list[str], encoders: list[str], seeds: list[int]
+) -> dict[str, np.ndarray]:
+    """Per encoder, the ``(seeds, games)`` matrix of human-normalised final evaluation scores."""
     by_cell = {(r.game, r.encoder, r.seed): r for r in records}
-    matrices = {}
-    for encoder in sorted({r.encoder for r in records}):
-        matrices[encoder] = np.array(
+    return {
+        encoder: np.array(
             [
                 [human_normalised(g, by_cell[(g, encoder, s)].summary["eval_mean"]) for g in games]
                 for s in seeds
             ]
         )
-    return matrices
+        for encoder in encoders
+    }
 
 
 def _write_runs_csv(records: list[RunRecord], path: Path) -> None:
@@ -147,16 +157,17 @@ def _summary_table(records: list[RunRecord], window: int) -> str:
 
 
 def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
-    seeds = _complete_seeds(records)
-    if not seeds:
+    games, encoders, seeds = _comparable(records)
+    left_out = sorted({r.encoder for r in records} - set(encoders))
+    if not seeds or not encoders:
         return "No seed is complete for every game and encoder yet.", {}
-    games = sorted({r.game for r in records})
-    estimates = interval_estimates(_score_matrices(records, seeds), reps=reps)
+    estimates = interval_estimates(_score_matrices(records, games, encoders, seeds), reps=reps)
     lines = [
         f"Human-normalised final evaluation score over {len(games)} game(s) "
         f"({', '.join(games)}) x {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) per encoder; "
         f"95% stratified-bootstrap confidence intervals, {reps} resamples. Reference scores: "
-        f"{REFERENCE_SOURCE}.",
+        f"{REFERENCE_SOURCE}."
+        + (f" Not in the aggregate (a game missing): {', '.join(left_out)}." if left_out else ""),
         "",
         "| encoder | IQM [95% CI] | mean [95% CI] |",
         "|---|---:|---:|",

@@ -100,7 +100,7 @@ def interval_estimates(
     """
     try:
         from rliable import library as rly
-    except ImportError:
+    except Exception:  # not installed, or its arch dependency fails to import (pandas 3)
         rly = None
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
     if rly is not None:

@@ -3,6 +3,7 @@ gives the outputs of the program it came from."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from .._extras import require
+from ..models.mobilenetv4 import MobileNetV4
 
 __all__ = ["FORMATS", "check_file", "write"]
 
@@ -57,6 +59,13 @@ def _pte(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[st
     require("executorch", "executorch", ".pte export (ExecuTorch)")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
+
+    # XNNPACK's lowering takes NCHW-contiguous weights (it lays them out itself); the models
+    # keep theirs channels-last for PyTorch's CPU convolutions.
+    program = copy.deepcopy(program).to(memory_format=torch.contiguous_format)
+    for module in program.modules():
+        if isinstance(module, MobileNetV4):
+            module.channels_last = False
 
     lowered = to_edge_transform_and_lower(
         _exported(program, example), partitioner=[XnnpackPartitioner()]

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modules import SE, UIB, ConvNormAct, FusedIB, MobileMQA, Stem, make_activation, make_norm
+from ..modules.layers import folded_once
 from .specs import BlockSpec, ConvBNAct, FusedIBSpec, ModelSpec, MQASpec, SESpec, UIBSpec
 
 
@@ -146,6 +147,8 @@ class MobileNetV4(nn.Module):
         else:
             self._build_head(norm, spec.head_hidden_size)
         self._init_weights()
+        # Every conv-norm-act layer, for folding them all at once (a plain list: not a submodule).
+        self._conv_layers = [m for m in self.modules() if isinstance(m, ConvNormAct)]
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
@@ -245,7 +248,8 @@ class MobileNetV4(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and all blocks: ``(B, C, H, W) -> (B, num_features, H/32, W/32)``."""
-        return self.blocks(self.stem(self._prepare(x)))
+        with folded_once(self._conv_layers):
+            return self.blocks(self.stem(self._prepare(x)))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, head conv, norm, act; then dropout and classifier unless ``pre_logits``."""
@@ -266,13 +270,14 @@ class MobileNetV4(nn.Module):
 
     def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps at each ``feature_info`` tap (strides 2, 4, 8, 16, 32 for the paper models)."""
-        x = self.stem(self._prepare(x))
-        taps = {entry["module"] for entry in self.feature_info}
-        out = [x] if "stem" in taps else []
-        for index, stage in enumerate(self.blocks):
-            x = stage(x)
-            if f"blocks.{index}" in taps:
-                out.append(x)
+        with folded_once(self._conv_layers):
+            x = self.stem(self._prepare(x))
+            taps = {entry["module"] for entry in self.feature_info}
+            out = [x] if "stem" in taps else []
+            for index, stage in enumerate(self.blocks):
+                x = stage(x)
+                if f"blocks.{index}" in taps:
+                    out.append(x)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:

@@ -6,7 +6,9 @@ settings, where drop-path and layer scale sit) are written down once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +22,7 @@ __all__ = [
     "BatchNorm2d",
     "ConvNormAct",
     "DropPath",
+    "folded_once",
     "FrozenBatchNorm2d",
     "LayerScale",
     "make_activation",
@@ -146,6 +149,42 @@ def _uses_running_stats(norm: nn.Module) -> bool:
     return not norm.training or getattr(norm, "uses_running_stats", False)
 
 
+# Folded weights computed once for one no-grad forward pass of a whole network (folded_once);
+# a context variable, so concurrent passes in other threads never see each other's.
+_PASS_FOLDS: ContextVar[dict | None] = ContextVar("mnv4_rl_pass_folds", default=None)
+
+
+@contextmanager
+def folded_once(layers: Sequence[ConvNormAct]) -> Iterator[None]:
+    """Fold every foldable layer of ``layers`` at once for the calls inside this block.
+
+    A handful of ``torch._foreach_*`` ops for the whole network instead of about seven small ops
+    per layer: the same values (the same operations, in the same order), computed from the live
+    parameters at entry, so nothing can go stale. Only without autograd (rollouts, targets,
+    inference); with autograd each layer folds itself, differentiably.
+    """
+    foldable = [m for m in layers if m.fold_bn and _uses_running_stats(m.bn)]
+    if not foldable or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        yield
+        return
+    norms = [m.bn for m in foldable]
+    scales = torch._foreach_add([n.running_var for n in norms], [n.eps for n in norms])
+    torch._foreach_rsqrt_(scales)
+    scales = torch._foreach_mul([n.weight for n in norms], scales)
+    weights = torch._foreach_mul(
+        [m.conv.weight for m in foldable], [s.view(-1, 1, 1, 1) for s in scales]
+    )
+    shifts = torch._foreach_mul([n.running_mean for n in norms], scales)
+    biases = torch._foreach_sub([n.bias for n in norms], shifts)
+    token = _PASS_FOLDS.set(
+        dict(zip(map(id, foldable), zip(weights, biases, strict=True), strict=True))
+    )
+    try:
+        yield
+    finally:
+        _PASS_FOLDS.reset(token)
+
+
 class ConvNormAct(nn.Module):
     """Conv2d (no bias, "same" padding for odd kernels unless ``padding`` is given) -> norm -> act.
 
@@ -155,8 +194,9 @@ class ConvNormAct(nn.Module):
       ``"frozen"``), it is folded into the convolution: one conv with bias instead of conv +
       BatchNorm. The folded weights are computed from the live parameters at every call, never
       cached: a cache cannot see every way RL code changes weights (SB3's ``polyak_update``
-      writes through ``param.data``, which bumps no version counter), and a fold costs a few
-      small ops per layer, independent of the batch (``benchmarks/fold_cost.py``).
+      writes through ``param.data``, which bumps no version counter). A network folds all its
+      layers at once per no-grad pass (:func:`folded_once`); the cost is independent of the
+      batch (``benchmarks/fold_cost.py``).
     - ``pointwise_gemm``: a 1x1 stride-1 conv on a channels-last input is one matrix product over
       the ``(N*H*W, C)`` view, done with ``F.linear``; PyTorch's CPU conv takes a slower im2col
       path for these, and they are most of MobileNetV4's MACs.
@@ -237,7 +277,9 @@ class ConvNormAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold_bn and _uses_running_stats(self.bn):
-            weight, bias = self.folded_weight_and_bias()
+            folds = _PASS_FOLDS.get()
+            given = folds.get(id(self)) if folds is not None else None
+            weight, bias = given if given is not None else self.folded_weight_and_bias()
             return self.act(self._convolve(x, weight, bias))
         if self.pointwise_gemm:
             return self.act(self.bn(self._convolve(x, self.conv.weight, self.conv.bias)))
