@@ -1,7 +1,8 @@
 """Batch-1 latency of an exported policy: torch eager, torch.compile, ONNX Runtime, ExecuTorch.
 
 A PPO policy for Atari frames (4x84x84 uint8, 6 actions; untrained: latency does not depend on
-the weights) per encoder: SB3's NatureCNN and MobileNetV4s. Each is timed as SB3 runs it (torch
+the weights) per encoder: SB3's NatureCNN and MobileNetV4s, from scratch (GroupNorm, the default)
+and BatchNorm-normalised (``@norm=frozen``, the default with pretrained weights). Each is timed as SB3 runs it (torch
 eager, ``policy._predict`` on a uint8 tensor), as the exported program compiled with
 ``torch.compile``, as the ``.onnx`` file in ONNX Runtime and, where executorch installs, as the
 ``.pte`` file. Every runtime takes the same uint8 observation and returns the action.
@@ -31,11 +32,21 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from mnv4_lab.bench.encoders import parse_encoder, policy_kwargs
 from mnv4_lab.bench.report import header, machine_info
 from mnv4_rl.export import export_policy, policy_program
-from mnv4_rl.sb3 import encoder_policy_kwargs
 
-ENCODERS = ("nature", "nano", "nano_rl", "small", "hybrid_medium")
+# name[@key=value]: mnv4-rl-bench's encoder specs; "@norm=frozen" is a BatchNorm-normalised
+# network (the default with pretrained weights), whose norms fuse into the convolutions.
+ENCODERS = (
+    "nature",
+    "nano",
+    "nano@norm=frozen",
+    "nano_rl",
+    "nano_rl@norm=frozen",
+    "small",
+    "hybrid_medium",
+)
 
 
 class AtariShapes(gym.Env):
@@ -64,9 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_runtimes(encoder: str, folder: Path, compile_program: bool) -> dict:
     """name -> a function of one uint8 observation (numpy) returning the action."""
-    model = PPO(
-        "CnnPolicy", DummyVecEnv([AtariShapes]), policy_kwargs=encoder_policy_kwargs(encoder)
-    )
+    kwargs = policy_kwargs(parse_encoder(encoder), "ppo")
+    model = PPO("CnnPolicy", DummyVecEnv([AtariShapes]), policy_kwargs=kwargs)
     policy = model.policy.eval()
     runtimes = {}
 
@@ -88,7 +98,7 @@ def build_runtimes(encoder: str, folder: Path, compile_program: bool) -> dict:
 
     import onnxruntime
 
-    onnx_path = export_policy(model, folder / f"{encoder}.onnx")
+    onnx_path = export_policy(model, folder / f"{encoder.replace('@', '_')}.onnx")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -98,7 +108,7 @@ def build_runtimes(encoder: str, folder: Path, compile_program: bool) -> dict:
     if importlib.util.find_spec("executorch") is not None:
         from executorch.runtime import Runtime
 
-        pte = export_policy(model, folder / f"{encoder}.pte")
+        pte = export_policy(model, folder / f"{encoder.replace('@', '_')}.pte")
         method = Runtime.get().load_program(str(pte)).load_method("forward")
         runtimes["ExecuTorch"] = lambda obs: int(method.execute([torch.from_numpy(obs)])[0][0])
     return runtimes

@@ -4,7 +4,8 @@ changes with the number of env runners.
 Each measurement is a fresh process: a local Ray (``--num-cpus``), PPO on RLlib's Atari pipeline
 (``mnv4_lab.rllib_atari.RLlibAtari``, 64x64x4 frames) with 8 envs in all (one local env runner with
 8 envs for 0 remote runners, else ``8 / runners`` envs per runner), 128 steps per env per
-iteration, rl-zoo's PPO update (4 epochs, minibatch 256), the learner in the driver. One
+iteration, rl-zoo's PPO update (4 epochs, minibatch 256), the learner in the driver (with
+``--gpus-per-learner 1``: one learner actor on a GPU). One
 iteration warms up; the next ``--iterations`` are timed: agent steps sampled per wall second,
 updates included. The (encoder, runners) pairs take turns for ``--repeats`` rounds; the table
 gives medians and the ratio to the default encoder at the same number of runners.
@@ -31,7 +32,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from mnv4_lab.rllib_atari import RLlibAtari
 from mnv4_rl.rllib import mnv4_module_spec
 
-encoder, runners, iterations, cpus, game = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+encoder, runners, iterations, cpus, game, gpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
 ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
 envs_per_runner = 8 // max(runners, 1)
 config = (
@@ -39,6 +40,7 @@ config = (
     .environment(RLlibAtari, env_config={"game": game})
     .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs_per_runner, rollout_fragment_length=128)
     .training(train_batch_size_per_learner=1024, minibatch_size=256, num_epochs=4, lr=2.5e-4, clip_param=0.1)
+    .learners(num_learners=1 if gpus else 0, num_gpus_per_learner=gpus)
 )
 if encoder != "default":
     config.rl_module(rl_module_spec=mnv4_module_spec(encoder))
@@ -64,13 +66,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=2, help="timed iterations per measurement")
     p.add_argument("--num-cpus", type=int, default=os.cpu_count())
     p.add_argument("--env", default="Pong")
+    p.add_argument(
+        "--gpus-per-learner", type=float, default=0, help="GPU rows: one learner on a GPU"
+    )
     p.add_argument("--out", default=None)
     return p.parse_args(argv)
 
 
 def measure(encoder: str, runners: int, args: argparse.Namespace) -> float:
     command = [sys.executable, "-c", WORKER, encoder, str(runners), str(args.iterations)]
-    command += [str(args.num_cpus), args.env]
+    command += [str(args.num_cpus), args.env, str(args.gpus_per_learner)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"{encoder} x {runners} runners failed:\n{done.stderr[-3000:]}")

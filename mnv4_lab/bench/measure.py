@@ -19,27 +19,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from mnv4_rl.zoo import ATARI, schedule_start
+
 from .encoders import parse_encoder, policy_kwargs
 
-#: rl-zoo's Atari hyperparameters (``ppo.yml`` / ``dqn.yml``, key ``atari``); see the README.
+#: rl-zoo's Atari hyperparameters from the one table (``mnv4_rl.zoo.ATARI``), as SB3 takes them:
+#: the learning rate and clip range start values (decayed linearly to 0 below).
 PPO_ZOO = {
-    "n_steps": 128,
-    "batch_size": 256,
-    "n_epochs": 4,
-    "ent_coef": 0.01,
-    "vf_coef": 0.5,
-    "learning_rate": 2.5e-4,  # linearly decayed
-    "clip_range": 0.1,  # linearly decayed
+    key: schedule_start(value) if key in ("learning_rate", "clip_range") else value
+    for key, value in ATARI["ppo"].items()
+    if key
+    in ("n_steps", "batch_size", "n_epochs", "ent_coef", "vf_coef", "learning_rate", "clip_range")
 }
 DQN_ZOO = {
-    "learning_rate": 1e-4,
-    "batch_size": 32,
-    "target_update_interval": 1000,
-    "train_freq": 4,
-    "gradient_steps": 1,
-    "exploration_fraction": 0.1,
-    "exploration_final_eps": 0.01,
-}
+    key: ATARI["dqn"][key]
+    for key in (
+        "learning_rate", "batch_size", "target_update_interval", "train_freq", "gradient_steps",
+        "exploration_fraction", "exploration_final_eps",
+    )
+}  # fmt: skip
 
 
 def _sync(device: torch.device) -> None:
