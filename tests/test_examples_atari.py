@@ -255,37 +255,56 @@ def test_plot_learning_curves_one_line_per_encoder(tmp_path: Path) -> None:
         plot_learning_curves.main([str(tmp_path / "nothing")])
 
 
+def _script_parser(path: str):
+    """The ``parse_args`` of a script in this repository, imported from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parse_args
+
+
 def test_readme_commands_are_valid_for_the_scripts() -> None:
-    """Every command in the README's atari and results sections parses with its script."""
+    """Every command of the README's sections on training, results, RLlib, export and studies
+    parses with its script (rl-zoo3's own commands run in ``tests/test_zoo.py``)."""
     import re
     import shlex
 
     from mnv4_lab.bench import parse_args as bench_args
+    from mnv4_lab.study.cli import parse_args as study_args
+    from mnv4_rl.export.cli import parse_args as export_args
 
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import atari_dqn
-        import atari_ppo
-        import plot_learning_curves
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    parsers = {
-        "examples/atari_ppo.py": atari_ppo.parse_args,
-        "examples/atari_dqn.py": atari_dqn.parse_args,
-        "examples/plot_learning_curves.py": plot_learning_curves.parse_args,
+    scripts = [
+        "examples/atari_ppo.py", "examples/atari_dqn.py", "examples/plot_learning_curves.py",
+        "examples/rllib_atari_ppo.py", "examples/play_exported.py",
+        "benchmarks/rllib_throughput.py", "benchmarks/export_latency.py", "benchmarks/fold_cost.py",
+    ]  # fmt: skip
+    parsers = {script: _script_parser(script) for script in scripts}
+    parsers |= {
         ".venv/bin/mnv4-rl-bench": bench_args,
+        "mnv4-rl-study": study_args,
+        "mnv4-rl-export": export_args,
     }
+    not_ours = ("-m", "ray")  # rl-zoo3's modules, Ray's CLI
     readme = (ROOT / "README.md").read_text()
     commands = []
-    for name in ("atari", "results"):
+    for name in ("atari", "results", "rllib", "export", "zoo"):
         section = re.search(f"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", readme, re.S)
         assert section, f"README has no section {name!r}"
         for block in re.findall(r"```bash\n(.*?)```", section.group(1), re.S):
             text = block.replace("\\\n", " ")
             commands += [c for c in (line.split("#")[0] for line in text.splitlines()) if c.strip()]
-    assert len(commands) >= 6
+    assert len(commands) >= 15
+    parsed = 0
     for command in commands:
         words = shlex.split(command)
+        if words[0] == "ray" and "--" in words:  # ray job submit ... -- python script.py ...
+            words = words[words.index("--") + 1 :]
         words = words[1:] if words[0] == "python" else words
+        if words[0] in not_ours:
+            continue
         assert words[0] in parsers, f"README command with an unknown script: {command}"
         parsers[words[0]](words[1:])  # argparse exits (fails the test) on a bad option
+        parsed += 1
+    assert parsed >= 12

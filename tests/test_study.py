@@ -126,6 +126,19 @@ def test_report_tables_curves_and_aggregate(tmp_path: Path) -> None:
     nano, nature = data["estimates"]["nano"]["IQM"], data["estimates"]["nature"]["IQM"]
     assert nano[0] > nature[0] and nano[1] <= nano[0] <= nano[2]
     assert "| Breakout | 6 | nano | 3/3 |" in report
+    assert set(data["per_game"]) == {"Breakout", "Seaquest"}
+    breakout = data["per_game"]["Breakout"]
+    assert breakout["seeds"] == {"nano": [0, 1, 2], "nature": [0, 1, 2]}  # impala: one seed
+    assert set(breakout["estimates"]) == {"nano", "nature"}
+    assert "| Seaquest | nano | 0, 1, 2 |" in report
+    uneven = tmp_path / "uneven"  # Seaquest with one seed: per-game estimates for Breakout only
+    for seed in (0, 1, 2):
+        write_run(uneven, "Breakout", "nano", seed, [12.0 + seed] * 6)
+    write_run(uneven, "Seaquest", "nano", 0, [400.0] * 6)
+    write_report([uneven], tmp_path / "uneven_report", window=2, reps=200)
+    data = json.loads((tmp_path / "uneven_report" / "aggregate.json").read_text())
+    assert data["seeds"] == [0] and list(data["per_game"]) == ["Breakout"]
+    assert data["per_game"]["Breakout"]["seeds"] == {"nano": [0, 1, 2]}
     (runs / "ppo_Pong_nano_s0").mkdir()  # an unfinished run folder is skipped
     write_run(tmp_path / "other", "Breakout", "nano", 5, [1.0] * 4, timesteps=5000)
     with pytest.raises(UsageError, match="differ in 'timesteps'"):

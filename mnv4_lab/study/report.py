@@ -7,7 +7,8 @@ Files written to the output folder:
   training games, final evaluation, training seconds, agent steps per second);
 - ``summary.md``: per game and encoder, means over seeds (raw and human-normalised);
 - ``aggregate.md`` / ``aggregate.json``: IQM and mean human-normalised final evaluation score per
-  encoder, with 95% stratified-bootstrap confidence intervals (:mod:`mnv4_lab.study.stats`);
+  encoder, with 95% stratified-bootstrap confidence intervals (:mod:`mnv4_lab.study.stats`), over
+  the seeds complete on every game, then per game over that game's complete seeds;
 - ``reach.md``: agent steps and training seconds until the smoothed training return first reaches
   each game's target score;
 - ``curves.png``: per game, return against agent steps and against training seconds (mean over
@@ -156,11 +157,43 @@ def _summary_table(records: list[RunRecord], window: int) -> str:
     return "\n".join(lines)
 
 
+def _per_game(records: list[RunRecord], reps: int) -> tuple[list[str], dict]:
+    """Per game and encoder, over all of that encoder's seeds on the game (two or more): the same
+    estimates one game at a time, so a game with more seeds than the others keeps them."""
+    lines = ["", "Per game, each encoder over all its seeds on that game:", ""]
+    lines += [
+        "| game | encoder | seeds | IQM [95% CI] | mean [95% CI] |",
+        "|---|---|---|---:|---:|",
+    ]
+    data: dict[str, dict] = {}
+    for game in sorted({r.game for r in records}):
+        seeds_of: dict[str, list[int]] = defaultdict(list)
+        for r in records:
+            if r.game == game:
+                seeds_of[r.encoder].append(r.seed)
+        matrices, seeds = {}, {}
+        for encoder, encoder_seeds in sorted(seeds_of.items()):
+            if len(encoder_seeds) >= 2:  # one seed has no spread to bootstrap
+                seeds[encoder] = sorted(encoder_seeds)
+                matrices |= _score_matrices(records, [game], [encoder], seeds[encoder])
+        if not matrices:
+            continue
+        estimates = interval_estimates(matrices, reps=reps)
+        data[game] = {"seeds": seeds, "estimates": estimates}
+        for encoder, metrics in estimates.items():
+            cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
+            seed_list = ", ".join(map(str, seeds[encoder]))
+            lines.append(f"| {game} | {encoder} | {seed_list} | {cells[0]} | {cells[1]} |")
+    return (lines if data else []), data
+
+
 def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
     games, encoders, seeds = _comparable(records)
     left_out = sorted({r.encoder for r in records} - set(encoders))
+    per_game_lines, per_game = _per_game(records, reps)
     if not seeds or not encoders:
-        return "No seed is complete for every game and encoder yet.", {}
+        head = "No seed is complete for every game and encoder yet."
+        return "\n".join([head, *per_game_lines]), ({"per_game": per_game} if per_game else {})
     estimates = interval_estimates(_score_matrices(records, games, encoders, seeds), reps=reps)
     lines = [
         f"Human-normalised final evaluation score over {len(games)} game(s) "
@@ -176,7 +209,9 @@ def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
         cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
         lines.append(f"| {encoder} | {cells[0]} | {cells[1]} |")
     data = {"games": games, "seeds": seeds, "reps": reps, "estimates": estimates}
-    return "\n".join(lines), data
+    if per_game:
+        data["per_game"] = per_game
+    return "\n".join(lines + per_game_lines), data
 
 
 def _default_targets(records: list[RunRecord]) -> dict[str, float]:
@@ -293,7 +328,7 @@ def write_report(
     (out / "aggregate.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "reach.md").write_text(reach + "\n")
     _plot_curves(records, out / "curves.png", window)
-    if data:
+    if "estimates" in data:
         _plot_aggregate(data, out / "aggregate.png")
     report = "\n\n".join([summary, aggregate, reach])
     print(report)
