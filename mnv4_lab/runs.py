@@ -18,6 +18,7 @@ import csv
 import json
 import re
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from .atari import ThroughputCallback, make_atari_envs, resolve_env_id
@@ -34,6 +35,7 @@ from .errors import UsageError
 __all__ = [
     "Run",
     "RunError",
+    "StopOnCtrlC",
     "evaluate",
     "latest_checkpoint",
     "prepare_run",
@@ -166,6 +168,33 @@ def _header(path: Path) -> dict:
         return json.loads(handle.readline().lstrip("#"))
 
 
+class StopOnCtrlC(BaseCallback):
+    """Ends ``learn()`` cleanly at the next step after Ctrl-C, with ``requested`` set.
+
+    A KeyboardInterrupt raised wherever the main thread happens to be (inside an env step, or
+    while TensorBoard's writer holds its queue's lock) can leave the process unable to save or
+    to exit; a flag checked between steps cannot. A second Ctrl-C interrupts at once, as usual.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested = False
+        self._previous: Any = signal.default_int_handler
+
+    def _on_training_start(self) -> None:
+        self._previous = signal.signal(signal.SIGINT, self._request)
+
+    def _request(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)  # the next Ctrl-C is not held back
+
+    def _on_step(self) -> bool:
+        return not self.requested
+
+    def _on_training_end(self) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
 def train(
     model: BaseAlgorithm,
     run: Run,
@@ -198,18 +227,17 @@ def train(
         save_path=str(run.dir / "checkpoints"),
         name_prefix=run.algo,
     )
+    stop = StopOnCtrlC()
     start = time.perf_counter()
-    interrupted = False
-    try:
-        model.learn(
-            total_timesteps=max(timesteps - model.num_timesteps, 0),
-            callback=CallbackList([checkpoints, throughput]),
-            progress_bar=progress_bar,
-            tb_log_name=run.algo,
-            reset_num_timesteps=run.resume_from is None,
-        )
-    except KeyboardInterrupt:
-        interrupted = True
+    model.learn(
+        total_timesteps=max(timesteps - model.num_timesteps, 0),
+        callback=CallbackList([checkpoints, throughput, stop]),
+        progress_bar=progress_bar,
+        tb_log_name=run.algo,
+        reset_num_timesteps=run.resume_from is None,
+    )
+    interrupted = stop.requested
+    if interrupted:
         path = run.dir / "checkpoints" / f"{run.algo}_{model.num_timesteps}_steps.zip"
         model.save(path)
         print(f"\ninterrupted: saved {path}; continue with the same command and --resume")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,11 +13,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import colour_vec_env
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from mnv4_lab.atari import make_atari_envs, resolve_env_id
-from mnv4_lab.runs import latest_checkpoint, read_episodes
+from mnv4_lab.runs import StopOnCtrlC, latest_checkpoint, read_episodes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -170,6 +173,23 @@ def test_missing_tensorboard_names_the_fix_and_no_tensorboard_runs(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (tmp_path / "ppo_Breakout_nano_rl_s0" / "tb").exists()
+
+
+def test_ctrl_c_ends_learn_at_the_next_step_with_nothing_raised() -> None:
+    """A SIGINT in the middle of a real PPO rollout ends ``learn()`` normally at the next step
+    (no KeyboardInterrupt inside SB3 or an env), and Ctrl-C's own handler is back afterwards."""
+
+    class CtrlCAtStep(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == 40:
+                os.kill(os.getpid(), signal.SIGINT)
+            return True
+
+    stop = StopOnCtrlC()
+    model = PPO("CnnPolicy", colour_vec_env("chw"), n_steps=64, batch_size=64, n_epochs=1)
+    model.learn(1024, callback=CallbackList([CtrlCAtStep(), stop]))
+    assert stop.requested and 40 <= model.num_timesteps <= 42  # 2 envs: the next vector step
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ctrl_c_saves_and_resume_continues(tmp_path: Path) -> None:
