@@ -139,6 +139,9 @@ def test_report_tables_curves_and_aggregate(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "uneven_report" / "aggregate.json").read_text())
     assert data["seeds"] == [0] and list(data["per_game"]) == ["Breakout"]
     assert data["per_game"]["Breakout"]["seeds"] == {"nano": [0, 1, 2]}
+    uneven_md = (tmp_path / "uneven_report" / "aggregate.md").read_text()
+    assert "| nano | " in uneven_md and "[one seed: no interval]" in uneven_md
+    assert (tmp_path / "uneven_report" / "aggregate.png").is_file()  # the per-game intervals
     (runs / "ppo_Pong_nano_s0").mkdir()  # an unfinished run folder is skipped
     write_run(tmp_path / "other", "Breakout", "nano", 5, [1.0] * 4, timesteps=5000)
     with pytest.raises(UsageError, match="differ in 'timesteps'"):

@@ -206,7 +206,10 @@ def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
         "|---|---:|---:|",
     ]
     for encoder, metrics in estimates.items():
-        cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
+        if len(seeds) < 2:  # resampling one run per game gives that run back: no interval
+            cells = [f"{v:.3f} [one seed: no interval]" for v, _, _ in metrics.values()]
+        else:
+            cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
         lines.append(f"| {encoder} | {cells[0]} | {cells[1]} |")
     data = {"games": games, "seeds": seeds, "reps": reps, "estimates": estimates}
     if per_game:
@@ -268,7 +271,7 @@ def _plot_curves(records: list[RunRecord], path: Path, window: int, points: int 
                 pairs = [(getattr(c, axis), c.returns) for c in curves]
                 x, mean, low, high = mean_and_spread(pairs, points)
                 ax = axes[row][column]
-                label = f"{encoder} ({len(curves)} seeds)"
+                label = f"{encoder} ({len(curves)} seed{'' if len(curves) == 1 else 's'})"
                 ax.plot(x, mean, color=colours[encoder], label=label)
                 ax.fill_between(x, low, high, color=colours[encoder], alpha=0.15)
         axes[0][column].set_title(game)
@@ -284,25 +287,34 @@ def _plot_curves(records: list[RunRecord], path: Path, window: int, points: int 
 
 
 def _plot_aggregate(data: dict, path: Path) -> None:
+    """IQM and mean with their intervals: over all games (when two or more seeds are complete on
+    every game), then per game."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    estimates = data["estimates"]
-    encoders = list(estimates)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 0.6 * len(encoders) + 1.5), sharey=True)
-    for ax, metric in zip(axes, ("IQM", "mean"), strict=True):
-        for y, encoder in enumerate(encoders):
-            value, low, high = estimates[encoder][metric]
-            ax.plot([low, high], [y, y], linewidth=6, alpha=0.5)
-            ax.plot([value], [y], "k|", markersize=14)
-        ax.set_title(f"{metric} human-normalised score")
-        ax.set_yticks(range(len(encoders)), encoders)
-        ax.axvline(0.0, color="grey", linewidth=0.5)
-    fig.suptitle(
-        f"95% stratified-bootstrap CIs, {len(data['seeds'])} seeds x {len(data['games'])} games"
+    panels = []
+    if len(data.get("seeds", [])) >= 2:
+        panels.append((f"all games, {len(data['seeds'])} seeds", data["estimates"]))
+    for game, entry in data.get("per_game", {}).items():
+        panels.append((game, entry["estimates"]))
+    encoders = sorted({e for _, estimates in panels for e in estimates})
+    fig, axes = plt.subplots(
+        len(panels), 2, figsize=(9, len(panels) * (0.5 * len(encoders) + 1.2)), squeeze=False
     )
+    for row, (title, estimates) in enumerate(panels):
+        for ax, metric in zip(axes[row], ("IQM", "mean"), strict=True):
+            for y, encoder in enumerate(encoders):
+                if encoder not in estimates:
+                    continue
+                value, low, high = estimates[encoder][metric]
+                ax.plot([low, high], [y, y], linewidth=6, alpha=0.5)
+                ax.plot([value], [y], "k|", markersize=14)
+            ax.set_title(f"{title}: {metric} human-normalised score", fontsize=9)
+            ax.set_yticks(range(len(encoders)), encoders)
+            ax.axvline(0.0, color="grey", linewidth=0.5)
+    fig.suptitle("95% stratified-bootstrap confidence intervals")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -328,7 +340,7 @@ def write_report(
     (out / "aggregate.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "reach.md").write_text(reach + "\n")
     _plot_curves(records, out / "curves.png", window)
-    if "estimates" in data:
+    if len(data.get("seeds", [])) >= 2 or data.get("per_game"):
         _plot_aggregate(data, out / "aggregate.png")
     report = "\n\n".join([summary, aggregate, reach])
     print(report)
