@@ -13,6 +13,8 @@ bootstrap otherwise; ``tests/test_study.py`` checks that the two agree.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.stats import trim_mean
 
@@ -104,12 +106,14 @@ def interval_estimates(
         rly = None
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
     if rly is not None:
-        point, interval = rly.get_interval_estimates(
-            scores,
-            lambda x: np.array([iqm(x), mean(x)]),
-            reps=reps,
-            random_state=np.random.RandomState(seed),
-        )
+        with warnings.catch_warnings():  # rliable hands arch a RandomState, which arch deprecates
+            warnings.filterwarnings("ignore", category=FutureWarning, module="arch")
+            point, interval = rly.get_interval_estimates(
+                scores,
+                lambda x: np.array([iqm(x), mean(x)]),
+                reps=reps,
+                random_state=np.random.RandomState(seed),
+            )
         for name in scores:
             results[name] = {
                 metric: (float(point[name][i]), *map(float, interval[name][:, i]))
