@@ -16,6 +16,7 @@ $PY benchmarks/encoder_speed.py --variants conv_small nano \
     --kinds timm ours ours-plain ours-nofold ours-nogemm ours-frozen ours-compiled --repeats 5 \
     --out $OUT/encoder_speed.json | tee $OUT/encoder_speed.md
 $PY benchmarks/export_latency.py --out $OUT/export_latency
+$PY benchmarks/groupnorm_export.py --out $OUT/groupnorm_export.md
 $PY benchmarks/rllib_throughput.py --out $OUT/rllib
 .venv/bin/mnv4-rl-bench --encoders impala nano nano_rl small timm-nano timm-small nano@norm=frozen \
     nano_rl@norm=frozen --env Pong --repeats 3 --ppo-steps 1024 --dqn-learning-starts 300 \

@@ -196,6 +196,9 @@ def machine_info(device: str) -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "cpu": cpu_model(),
+        # The vector ISA PyTorch dispatches to (AVX2, AVX512...): machines sold under one name
+        # differ in it, and runtimes' speeds (and ratios between networks) with it.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
@@ -210,7 +213,7 @@ def machine_info(device: str) -> dict[str, Any]:
 def header(info: dict[str, Any]) -> str:
     gpu = info["gpu"] or "none"
     return (
-        f"{info['cpu']}, {info['logical_cpus']} logical CPUs, {info['torch_threads']} torch "
+        f"{info['cpu']} ({info.get('cpu_capability', '?')}), {info['logical_cpus']} logical CPUs, {info['torch_threads']} torch "
         f"threads, GPU: {gpu}, device: {info['device']}, torch {info['torch']}, "
         f"SB3 {info['stable_baselines3']}"
     ) + (", tuned malloc" if info.get("malloc") == "tuned" else "")
