@@ -116,6 +116,9 @@ def build_runtimes(encoder: str, folder: Path, compile_program: bool) -> dict:
 
 def measure(args: argparse.Namespace, threads: int, folder: Path) -> dict:
     torch.set_num_threads(threads)
+    # Each policy program is a new compilation of the same code; without a reset the second
+    # thread setting would hit dynamo's recompile limit and run some programs eagerly.
+    torch._dynamo.reset()
     runtimes = {
         encoder: build_runtimes(encoder, folder, not args.no_compile) for encoder in args.encoders
     }

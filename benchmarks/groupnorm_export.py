@@ -7,8 +7,12 @@ that each gives the same logits, and times them at batch 1 in ONNX Runtime, inte
 NatureCNN and the BatchNorm network (``norm="frozen"``, which folds: the floor for the family):
 
 - ``exporter``: what ``torch.onnx.export`` writes (Reshape -> InstanceNormalization -> Reshape
-  -> Mul -> Add, with the shapes computed at run time); the form ``export_policy`` ships;
+  -> Mul -> Add, with the shapes computed at run time);
 - ``static reshapes``: the same operators with constant shapes (no ``Shape`` nodes);
+- ``shipped``: constant reshapes and the affine as one ``BatchNormalization``
+  (:mod:`mnv4_rl.export.onnx_norms`), the form ``export_policy`` writes;
+- ``shipped, 1x1 as Conv``: the same with the 1x1 convolutions as ``Conv`` nodes instead of
+  matrix products;
 - ``pooled means``: GroupNorm from per-channel means (GlobalAveragePool, then a block-diagonal
   1x1 conv averaging each group), so that ONNX Runtime's blocked-layout convolutions run
   without layout reorders around each norm.
@@ -38,6 +42,7 @@ from torch import nn
 from mnv4_lab.bench.encoders import parse_encoder, policy_kwargs
 from mnv4_lab.bench.report import header, machine_info
 from mnv4_rl.export import policy_program
+from mnv4_rl.export.onnx_norms import with_onnx_group_norms
 
 
 class _GroupNormStatic(torch.autograd.Function):
@@ -104,6 +109,15 @@ def with_norms(program: nn.Module, form: type[nn.Module]) -> nn.Module:
     return program
 
 
+def with_conv_1x1(program: nn.Module) -> nn.Module:
+    """A copy of ``program`` whose 1x1 convolutions run (and export) as convolutions."""
+    program = copy.deepcopy(program)
+    for module in program.modules():
+        if hasattr(module, "pointwise_gemm"):
+            module.pointwise_gemm = False
+    return program
+
+
 def ppo_program(encoder: str) -> nn.Module:
     """An exportable PPO program (actions, logits); GroupNorm affines made non-trivial."""
     kwargs = policy_kwargs(parse_encoder(encoder), "ppo")
@@ -150,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.encoder}@norm=frozen": ppo_program(f"{args.encoder}@norm=frozen"),
         "exporter": program,
         "static reshapes": with_norms(program, StaticReshapeGroupNorm),
+        "shipped": with_onnx_group_norms(program),
+        "shipped, 1x1 as Conv": with_conv_1x1(with_onnx_group_norms(program)),
         "pooled means": with_norms(program, PooledMeansGroupNorm),
     }
     rng = np.random.default_rng(0)
@@ -161,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             name: session(prog, Path(folder) / f"{i}.onnx")
             for i, (name, prog) in enumerate(programs.items())
         }
-    for name in ("exporter", "static reshapes", "pooled means"):
+    for name in list(programs)[2:]:
         logits = sessions[name].run(None, {"obs": batch})[1]
         error = float(np.abs(logits - expected).max() / np.abs(expected).max())
         if error > 1e-4:

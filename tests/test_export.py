@@ -122,6 +122,40 @@ def test_discrete_policies_act_the_same_in_every_format(
         assert relative < 1e-4, relative
 
 
+@pytest.mark.parametrize("variant", ["conv_small", "hybrid_medium"])
+def test_group_norms_export_in_onnx_runtimes_form(variant: str, atari_obs, tmp_path) -> None:
+    """From scratch (GroupNorm), the ONNX graph has each norm as constant reshapes, an
+    InstanceNormalization and one BatchNormalization for the affine, and computes the same."""
+    import onnx
+
+    model = _atari_model(PPO, variant, norm="group")
+    norms = [m for m in model.policy.modules() if isinstance(m, torch.nn.GroupNorm)]
+    with torch.no_grad():  # an affine that is not the identity, so that a mix-up shows
+        for norm in norms:
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+    path = export_policy(model, tmp_path / "policy.onnx", outputs=["logits"])
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    constants = {i.name for i in graph.initializer} | {
+        out for node in graph.node if node.op_type == "Constant" for out in node.output
+    }
+    for op in ("InstanceNormalization", "BatchNormalization"):
+        nodes = [node for node in graph.node if node.op_type == op]
+        assert len(nodes) == len(norms), op
+        for node in nodes:  # each fed by a Reshape to a constant shape
+            reshape = producer[node.input[0]]
+            assert reshape.op_type == "Reshape" and reshape.input[1] in constants, op
+    expected = _policy_scores(model, atari_obs)
+    for batch in (1, 7):
+        actions, logits = run_file(path, atari_obs[:batch])
+        np.testing.assert_array_equal(
+            actions, model.predict(atari_obs[:batch], deterministic=True)[0]
+        )
+        relative = np.abs(logits - expected[:batch]).max() / np.abs(expected).max()
+        assert relative < 1e-4, relative
+
+
 def test_sac_actor_exports_the_rescaled_mean(tmp_path) -> None:
     env = colour_vec_env("hwc", n_envs=1, continuous=True)
     model = SAC(

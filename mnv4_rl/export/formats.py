@@ -14,6 +14,7 @@ from torch import nn
 
 from .._extras import require
 from ..models.mobilenetv4 import MobileNetV4
+from .onnx_norms import with_onnx_group_norms
 
 __all__ = ["FORMATS", "check_file", "write"]
 
@@ -24,7 +25,7 @@ def _onnx(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[s
     require("onnx", "export", ".onnx export")
     axes = {name: {0: "batch"} for name in ["obs", *outputs]}
     torch.onnx.export(
-        program,
+        with_onnx_group_norms(program),  # the GroupNorms in ONNX Runtime's faster form
         (example,),
         str(path),
         dynamo=False,  # the TorchScript-based exporter: no onnxscript needed, batch axis dynamic
