@@ -142,6 +142,17 @@ def test_report_tables_curves_and_aggregate(tmp_path: Path) -> None:
     uneven_md = (tmp_path / "uneven_report" / "aggregate.md").read_text()
     assert "| nano | " in uneven_md and "[one seed: no interval]" in uneven_md
     assert (tmp_path / "uneven_report" / "aggregate.png").is_file()  # the per-game intervals
+    assert "own_seeds" not in data  # nano's only complete seed is the common one
+    write_run(uneven, "Breakout", "nature", 0, [6.0] * 6)
+    write_run(uneven, "Seaquest", "nature", 0, [200.0] * 6)
+    write_run(uneven, "Seaquest", "nano", 1, [410.0] * 6)  # nano: seeds 0 and 1 on both games
+    write_report([uneven], tmp_path / "uneven_report", window=2, reps=200)
+    data = json.loads((tmp_path / "uneven_report" / "aggregate.json").read_text())
+    assert data["seeds"] == [0] and data["own_seeds"]["seeds"] == {"nano": [0, 1]}
+    low, high = data["own_seeds"]["estimates"]["nano"]["mean"][1:]
+    assert low < high  # two seeds: an interval
+    uneven_md = (tmp_path / "uneven_report" / "aggregate.md").read_text()
+    assert "| nano | 0, 1 |" in uneven_md
     (runs / "ppo_Pong_nano_s0").mkdir()  # an unfinished run folder is skipped
     write_run(tmp_path / "other", "Breakout", "nano", 5, [1.0] * 4, timesteps=5000)
     with pytest.raises(UsageError, match="differ in 'timesteps'"):

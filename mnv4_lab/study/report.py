@@ -187,6 +187,45 @@ def _per_game(records: list[RunRecord], reps: int) -> tuple[list[str], dict]:
     return (lines if data else []), data
 
 
+def _own_seeds(
+    records: list[RunRecord], games: list[str], encoders: list[str], common: list[int], reps: int
+) -> tuple[list[str], dict]:
+    """Per encoder, over every seed it has finished on every game (two or more), when that is
+    more than the seeds common to all encoders: intervals for the encoders that have them, at the
+    price of a comparison that is no longer matched seed for seed."""
+    done = {(r.game, r.encoder, r.seed) for r in records}
+    seeds = {
+        encoder: [
+            s
+            for s in sorted({r.seed for r in records if r.encoder == encoder})
+            if all((g, encoder, s) in done for g in games)
+        ]
+        for encoder in encoders
+    }
+    seeds = {e: found for e, found in seeds.items() if len(found) >= 2 and found != common}
+    if not seeds:
+        return [], {}
+    matrices: dict[str, np.ndarray] = {}
+    for encoder, found in seeds.items():
+        matrices |= _score_matrices(records, games, [encoder], found)
+    estimates = interval_estimates(matrices, reps=reps)
+    lines = [
+        "",
+        f"Each encoder over all of its seeds finished on every game ({', '.join(games)}), where "
+        "that is more than the seeds above (seed counts differ between encoders: not a matched "
+        "comparison):",
+        "",
+        "| encoder | seeds | IQM [95% CI] | mean [95% CI] |",
+        "|---|---|---:|---:|",
+    ]
+    for encoder, metrics in estimates.items():
+        cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
+        lines.append(
+            f"| {encoder} | {', '.join(map(str, seeds[encoder]))} | {cells[0]} | {cells[1]} |"
+        )
+    return lines, {"seeds": seeds, "estimates": estimates}
+
+
 def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
     games, encoders, seeds = _comparable(records)
     left_out = sorted({r.encoder for r in records} - set(encoders))
@@ -211,10 +250,13 @@ def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
         else:
             cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
         lines.append(f"| {encoder} | {cells[0]} | {cells[1]} |")
+    own_lines, own = _own_seeds(records, games, encoders, seeds, reps)
     data = {"games": games, "seeds": seeds, "reps": reps, "estimates": estimates}
+    if own:
+        data["own_seeds"] = own
     if per_game:
         data["per_game"] = per_game
-    return "\n".join(lines + per_game_lines), data
+    return "\n".join(lines + own_lines + per_game_lines), data
 
 
 def _default_targets(records: list[RunRecord]) -> dict[str, float]:
