@@ -156,6 +156,18 @@ def test_group_norms_export_in_onnx_runtimes_form(variant: str, atari_obs, tmp_p
         assert relative < 1e-4, relative
 
 
+def test_sb3_program_compiles_as_one_graph(atari_obs) -> None:
+    """SB3 decides /255 with numpy on every call; the program decides it once, so that
+    ``torch.compile`` sees one graph (the "torch compiled" column of the latency benchmark)."""
+    from mnv4_rl.export import policy_program
+
+    model = _atari_model(PPO, "conv_small", norm="group")
+    program, _ = policy_program(model, outputs=("logits",))
+    explanation = torch._dynamo.explain(program)(torch.from_numpy(atari_obs[:1]))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    torch._dynamo.reset()
+
+
 def test_sac_actor_exports_the_rescaled_mean(tmp_path) -> None:
     env = colour_vec_env("hwc", n_envs=1, continuous=True)
     model = SAC(

@@ -13,6 +13,7 @@ optional extra outputs (``logits``, ``q_values`` or ``values``).
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import torch
@@ -35,6 +36,30 @@ def fuse_backbones(module: nn.Module) -> nn.Module:
 def _channel_last_to_first(obs: torch.Tensor) -> torch.Tensor:
     """(B, H, W, C) -> (B, C, H, W), as SB3's VecTransposeImage does for the policy."""
     return obs.permute(0, 3, 1, 2)
+
+
+def _to_float(obs: torch.Tensor) -> torch.Tensor:
+    return obs.float()
+
+
+def _image_to_float(obs: torch.Tensor) -> torch.Tensor:
+    return obs.float() / 255.0
+
+
+def _sb3_preprocessing(space: Any, normalize_images: bool) -> Any:
+    """SB3's ``preprocess_obs`` for ``space``, with its decisions about the space taken once.
+
+    For ``Box`` spaces the result is a float cast, divided by 255 for images; SB3 decides that
+    with numpy on every call, which breaks ``torch.compile``'s graph.
+    """
+    from gymnasium import spaces
+    from stable_baselines3.common.preprocessing import is_image_space, preprocess_obs
+
+    if isinstance(space, spaces.Box):
+        return _image_to_float if normalize_images and is_image_space(space) else _to_float
+    return functools.partial(
+        preprocess_obs, observation_space=space, normalize_images=normalize_images
+    )
 
 
 class SB3Policy(nn.Module):
@@ -68,8 +93,7 @@ class SB3Policy(nn.Module):
             )
         self.outputs = tuple(outputs)
         self.channel_last = channel_last
-        self.observation_space = policy.observation_space
-        self.normalize_images = policy.normalize_images
+        self.preprocess = _sb3_preprocessing(policy.observation_space, policy.normalize_images)
         space = policy.action_space
         self.continuous = space.dtype.kind == "f"
         if self.continuous:
@@ -96,11 +120,9 @@ class SB3Policy(nn.Module):
             self.mlp, self.head = copy.deepcopy(actor.latent_pi), copy.deepcopy(actor.mu)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        from stable_baselines3.common.preprocessing import preprocess_obs
-
         if self.channel_last:
             obs = _channel_last_to_first(obs)
-        x = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
+        x = self.preprocess(obs)
         features = self.extractor(x)
         if self.kind in ("dqn", "qrdqn"):
             q_values = self.head(features)
