@@ -213,7 +213,7 @@ def machine_info(device: str) -> dict[str, Any]:
 def header(info: dict[str, Any]) -> str:
     gpu = info["gpu"] or "none"
     return (
-        f"{info['cpu']} ({info.get('cpu_capability', '?')}), {info['logical_cpus']} logical CPUs, {info['torch_threads']} torch "
-        f"threads, GPU: {gpu}, device: {info['device']}, torch {info['torch']}, "
+        f"{info['cpu']} ({info.get('cpu_capability', '?')}), {info['logical_cpus']} logical CPUs, "
+        f"{info['torch_threads']} torch threads, GPU: {gpu}, device: {info['device']}, torch {info['torch']}, "
         f"SB3 {info['stable_baselines3']}"
     ) + (", tuned malloc" if info.get("malloc") == "tuned" else "")

@@ -4,11 +4,12 @@
         --seeds 0 1 2 --timesteps 200000 --jobs 2 --runs runs/study
     mnv4-rl-study report runs/study --out docs/results/study
 
-``run`` skips finished runs and resumes killed ones from their last checkpoint, so the same command
-picks up where it stopped. ``pause RUNS`` / ``resume RUNS`` stop and continue a study (for a quiet
-benchmark); the paused time is left out of the runs' training seconds. On a bigger machine raise ``--jobs`` (one torch thread per run); on
-several machines give each ``--shard i/n`` (machine ``i`` of ``n``) with the same grid, then copy
-the run folders together and ``report`` them.
+``run`` skips finished runs and resumes killed ones from their last checkpoint, so the same
+command picks up where it stopped. ``pause RUNS`` / ``resume RUNS`` stop and continue a study (for
+a quiet benchmark); the paused time is left out of the runs' training seconds. On a bigger machine
+raise ``--jobs`` (one torch thread per run); on several machines give each ``--shard i/n``
+(machine ``i`` of ``n``) with the same grid, then copy the run folders together and ``report``
+them.
 """
 
 from __future__ import annotations
