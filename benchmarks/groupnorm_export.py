@@ -15,7 +15,10 @@ NatureCNN and the BatchNorm network (``norm="frozen"``, which folds: the floor f
   matrix products;
 - ``pooled means``: GroupNorm from per-channel means (GlobalAveragePool, then a block-diagonal
   1x1 conv averaging each group), so that ONNX Runtime's blocked-layout convolutions run
-  without layout reorders around each norm.
+  without layout reorders around each norm;
+- ``shipped, no layout transforms``: the shipped file in a session whose optimisation level is
+  ``ORT_ENABLE_EXTENDED``, which leaves out the blocked (NCHWc) layout and so the reorders
+  around every InstanceNormalization (and the blocked convolutions with them).
 
     python benchmarks/groupnorm_export.py --out docs/results/cpu-2core/groupnorm_export.md
 """
@@ -131,7 +134,9 @@ def ppo_program(encoder: str) -> nn.Module:
     return program
 
 
-def session(program: nn.Module, path: Path) -> onnxruntime.InferenceSession:
+def session(
+    program: nn.Module, path: Path, layout_transforms: bool = True
+) -> onnxruntime.InferenceSession:
     obs = torch.zeros(2, 4, 84, 84, dtype=torch.uint8)
     torch.onnx.export(
         program,
@@ -145,6 +150,8 @@ def session(program: nn.Module, path: Path) -> onnxruntime.InferenceSession:
     )
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
+    if not layout_transforms:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     return onnxruntime.InferenceSession(str(path), options, ["CPUExecutionProvider"])
 
 
@@ -177,7 +184,10 @@ def main(argv: list[str] | None = None) -> None:
             name: session(prog, Path(folder) / f"{i}.onnx")
             for i, (name, prog) in enumerate(programs.items())
         }
-    for name in list(programs)[2:]:
+        sessions["shipped, no layout transforms"] = session(
+            programs["shipped"], Path(folder) / "extended.onnx", layout_transforms=False
+        )
+    for name in list(sessions)[2:]:
         logits = sessions[name].run(None, {"obs": batch})[1]
         error = float(np.abs(logits - expected).max() / np.abs(expected).max())
         if error > 1e-4:
