@@ -5,7 +5,8 @@ the weights) per encoder: SB3's NatureCNN and MobileNetV4s, from scratch (GroupN
 default) and BatchNorm-normalised (``@norm=frozen``, the default with pretrained weights). Each is
 timed as SB3 runs it (torch eager, ``policy._predict`` on a uint8 tensor), as the exported program
 compiled with ``torch.compile``, as the ``.onnx`` file in ONNX Runtime and, where executorch
-installs, as the ``.pte`` file. Every runtime takes the same uint8 observation and returns the action.
+installs, as the ``.pte`` file. Every runtime takes the same uint8 observation and returns the
+action.
 
 Calls are interleaved: in each of ``--rounds`` rounds every (encoder, runtime) pair makes
 ``--calls`` calls in turn, so a busy machine slows all alike; the table gives the median and the

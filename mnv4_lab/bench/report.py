@@ -214,6 +214,6 @@ def header(info: dict[str, Any]) -> str:
     gpu = info["gpu"] or "none"
     return (
         f"{info['cpu']} ({info.get('cpu_capability', '?')}), {info['logical_cpus']} logical CPUs, "
-        f"{info['torch_threads']} torch threads, GPU: {gpu}, device: {info['device']}, torch {info['torch']}, "
-        f"SB3 {info['stable_baselines3']}"
+        f"{info['torch_threads']} torch threads, GPU: {gpu}, device: {info['device']}, "
+        f"torch {info['torch']}, SB3 {info['stable_baselines3']}"
     ) + (", tuned malloc" if info.get("malloc") == "tuned" else "")
