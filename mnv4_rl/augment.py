@@ -26,7 +26,16 @@ from torch import nn
 if TYPE_CHECKING:
     from .frames import FrameLayout
 
-__all__ = ["AUGMENTATIONS", "DEFAULT_PAD", "RandomShift", "make_augmentation", "random_shift"]
+__all__ = [
+    "AUGMENTATIONS",
+    "DEFAULT_PAD",
+    "Augmentation",
+    "RandomShift",
+    "check_pad",
+    "make_augmentation",
+    "random_shift",
+    "set_augmentation_mode",
+]
 
 #: DrQ's pad for 84x84 frames.
 DEFAULT_PAD = 4
@@ -100,7 +109,36 @@ def random_shift(x: torch.Tensor, pad: int = DEFAULT_PAD) -> torch.Tensor:
     return out.view(batch, channels, height, width)
 
 
-class RandomShift(nn.Module):
+class Augmentation(nn.Module):
+    """Base class of the augmentation modules: what :func:`set_augmentation_mode` switches.
+
+    An augmentation transforms ``(B, C, H, W)`` network inputs while ``self.training`` is True
+    and returns them unchanged otherwise; it holds nothing in the state dict, so checkpoints are
+    the same with and without it.
+    """
+
+
+def set_augmentation_mode(module: nn.Module, mode: bool) -> int:
+    """Switch every :class:`Augmentation` inside ``module`` on (``True``) or off, nothing else.
+
+    Target networks are kept in eval mode by SB3 (their BatchNorm/Dropout must not train), yet
+    DrQ augments the next observations the target sees: this turns on the target's augmentation
+    alone (see :mod:`mnv4_rl.sb3.augmented`).
+
+    Args:
+        module: any module tree.
+        mode: ``True`` to augment, ``False`` to pass inputs through.
+
+    Returns:
+        The number of augmentation modules switched.
+    """
+    found = [m for m in module.modules() if isinstance(m, Augmentation)]
+    for augmentation in found:
+        augmentation.train(mode)
+    return len(found)
+
+
+class RandomShift(Augmentation):
     """DrQ's random shift (:func:`random_shift`) in training mode, the identity in eval mode.
 
     Args:
