@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,6 +13,59 @@ from gymnasium.wrappers import FrameStackObservation
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
 
 SIZE = 48
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def markdown_section(page: str | Path, name: str) -> str:
+    """The text between ``<!-- section:NAME -->`` and ``<!-- /section:NAME -->`` of a markdown page.
+
+    Args:
+        page: the page, relative to the repository root (``"README.md"``, ``"docs/rllib.md"``)
+            or absolute.
+        name: the section's name.
+
+    Returns:
+        The section's text, markers excluded.
+
+    Raises:
+        AssertionError: the page has no such section (the message names both).
+    """
+    text = (ROOT / page).read_text()
+    found = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", text, re.S)
+    assert found, f"{page} has no section {name!r}"
+    return found.group(1)
+
+
+def markdown_code(page: str | Path, name: str, language: str = "python") -> list[str]:
+    """The fenced code blocks of ``language`` in one section of a markdown page, in order.
+
+    Args:
+        page: the page (see :func:`markdown_section`).
+        name: the section's name.
+        language: the fence's language word (``"python"``, ``"bash"``).
+
+    Returns:
+        Each block's text, fences excluded (may be empty).
+    """
+    return re.findall(rf"```{language}\n(.*?)```", markdown_section(page, name), re.S)
+
+
+def markdown_commands(page: str | Path, name: str) -> list[str]:
+    """The shell commands of a section's ``bash`` blocks: one string per command, continuation
+    lines joined, comments and blank lines dropped.
+
+    Args:
+        page: the page (see :func:`markdown_section`).
+        name: the section's name.
+
+    Returns:
+        The commands, in order.
+    """
+    commands = []
+    for block in markdown_code(page, name, "bash"):
+        lines = block.replace("\\\n", " ").splitlines()
+        commands += [c for c in (line.split("#")[0].strip() for line in lines) if c]
+    return commands
 
 
 class ColourEnv(gym.Env):
@@ -93,6 +147,19 @@ def timm_checkpoint(
     path = Path(folder) / f"{name}.pth"
     torch.save(model.state_dict(), path)
     return model, path
+
+
+def cache_timm_weights(cache: Path, hub_id: str) -> Path:
+    """Save timm's architecture for ``hub_id`` (``"timm/mobilenetv4_<variant>.<tag>"``; random
+    weights, no download) where the loader looks for that checkpoint when
+    ``$MNV4_RL_WEIGHTS = cache``, as a reader who saved the file by hand has it; returns the file."""
+    from safetensors.torch import save_file
+
+    path = Path(cache) / hub_id / "model.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    architecture = hub_id.removeprefix("timm/").partition(".")[0]
+    save_file(timm.create_model(architecture).state_dict(), str(path))
+    return path
 
 
 class PixelEnvForRLlib(gym.Wrapper):
