@@ -13,7 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import colour_vec_env
+from helpers import colour_vec_env, markdown_commands
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -289,9 +289,8 @@ def _script_parser(path: str):
 
 
 def test_readme_commands_are_valid_for_the_scripts() -> None:
-    """Every command of the README's sections on training, results, RLlib, export and studies
+    """Every command of the docs' sections on training, results, RLlib, export and studies
     parses with its script (rl-zoo3's own commands run in ``tests/test_zoo.py``)."""
-    import re
     import shlex
 
     from mnv4_lab.bench import parse_args as bench_args
@@ -310,14 +309,9 @@ def test_readme_commands_are_valid_for_the_scripts() -> None:
         "mnv4-rl-export": export_args,
     }
     not_ours = ("-m", "ray")  # rl-zoo3's modules, Ray's CLI
-    readme = (ROOT / "README.md").read_text()
-    commands = []
-    for name in ("atari", "results", "rllib", "export", "zoo"):
-        section = re.search(f"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", readme, re.S)
-        assert section, f"README has no section {name!r}"
-        for block in re.findall(r"```bash\n(.*?)```", section.group(1), re.S):
-            text = block.replace("\\\n", " ")
-            commands += [c for c in (line.split("#")[0] for line in text.splitlines()) if c.strip()]
+    pages = {"atari": "docs/atari.md", "results": "docs/results.md", "rllib": "docs/rllib.md"}
+    pages |= {"export": "docs/export.md", "zoo": "docs/zoo.md"}
+    commands = [c for name, page in pages.items() for c in markdown_commands(page, name)]
     assert len(commands) >= 15
     parsed = 0
     for command in commands:

@@ -1,44 +1,47 @@
-"""The README's "Use with Stable-Baselines3" section runs as written (its budgets are tiny)."""
+"""Every SB3 snippet of the README and docs/sb3.md runs as written, each on its own (a fresh
+namespace, as a reader pastes it), with tiny budgets."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-import timm
 import torch
-from safetensors.torch import save_file
+from helpers import cache_timm_weights, markdown_code
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def section_code(name: str) -> list[str]:
-    """The ```python blocks between ``<!-- section:name -->`` and its closing marker."""
-    text = README.read_text()
-    match = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", text, re.S)
-    assert match, f"README has no section {name!r}"
-    return re.findall(r"```python\n(.*?)```", match.group(1), re.S)
+NANO_WEIGHTS = "timm/mobilenetv4_conv_small_050.e3000_r224_in1k"  # the family table's default
 
 
-def test_readme_sb3_section_runs(tmp_path, monkeypatch) -> None:
-    blocks = section_code("sb3")
-    assert len(blocks) == 2
-    monkeypatch.chdir(tmp_path)  # the examples save files in the working directory
+@pytest.fixture
+def one_thread():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a busy 2-core machine runs two spinning threads far slower
-    # The checkpoint the second example names: timm's architecture, written here (no download).
-    state = timm.create_model("mobilenetv4_conv_small_050").state_dict()
-    save_file(state, "mobilenetv4_conv_small_050.safetensors")
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_readme_sb3_snippet_runs(tmp_path: Path, monkeypatch, one_thread) -> None:
+    monkeypatch.setenv("MNV4_RL_WEIGHTS", str(tmp_path / "empty-cache"))  # needs no weights
+    monkeypatch.chdir(tmp_path)  # the example saves a zip in the working directory
+    (code,) = markdown_code("README.md", "sb3")
     namespace: dict = {}
-    try:
-        exec(compile(blocks[0], "README.md[sb3 block 1]", "exec"), namespace)
-        assert (tmp_path / "ppo_pong_mnv4.zip").exists()
-        assert namespace["model"].num_timesteps >= 256
-        with pytest.warns(UserWarning, match="frame rule: 4 RGB frame"):
-            exec(compile(blocks[1], "README.md[sb3 block 2]", "exec"), namespace)
-    finally:
-        torch.set_num_threads(threads)
+    exec(compile(code, "README.md#sb3", "exec"), namespace)
+    assert (tmp_path / "ppo_pong_mnv4.zip").exists()
+    assert namespace["model"].num_timesteps >= 256
+
+
+def test_docs_sb3_pretrained_snippet_runs(tmp_path: Path, monkeypatch, one_thread) -> None:
+    # pretrained=True reads the variant's default checkpoint from the cache, as saved by the
+    # README's offline-weights step (timm's architecture, written here: no download).
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MNV4_RL_WEIGHTS", str(cache))
+    cache_timm_weights(cache, NANO_WEIGHTS)
+    monkeypatch.chdir(tmp_path)
+    (code,) = markdown_code("docs/sb3.md", "sb3-pretrained")
+    namespace: dict = {}
+    with pytest.warns(UserWarning, match="frame rule: 4 RGB frame"):
+        exec(compile(code, "docs/sb3.md#sb3-pretrained", "exec"), namespace)
     extractor = namespace["model"].q_net.features_extractor
     assert extractor.frames.layout == "khwc" and extractor.norm == "frozen"
+    assert extractor.pretrained_summary.source == NANO_WEIGHTS
     assert namespace["model"].num_timesteps >= 256

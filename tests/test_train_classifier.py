@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import markdown_code
 
 import mnv4_rl
 from mnv4_lab.data import ImageFolder, Normalize, ShapesDataset, save_image_folder
@@ -278,20 +279,14 @@ def test_unknown_model_name_gives_clear_error() -> None:
 
 
 def test_readme_commands_parse() -> None:
-    """Every command of the README's classifier section is valid for the script's parser."""
+    """Every command of docs/classifier.md is valid for the script's parser."""
     import importlib.util
-    import re
     import shlex
 
     spec = importlib.util.spec_from_file_location("train_classifier", SCRIPT)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    readme = (SCRIPT.parents[1] / "README.md").read_text()
-    section = re.search(
-        r"<!-- section:classifier -->(.*?)<!-- /section:classifier -->", readme, re.S
-    )
-    assert section
-    code = "\n".join(re.findall(r"```bash\n(.*?)```", section.group(1), re.S))
+    code = "\n".join(markdown_code("docs/classifier.md", "classifier", "bash"))
     commands = [c for c in code.replace("\\\n", " ").splitlines() if "train_classifier.py" in c]
     assert len(commands) >= 6
     for command in commands:
