@@ -88,6 +88,7 @@ def make_atari_envs(
     training: bool = True,
     monitor_dir: str | None = None,
     subprocess: bool = False,
+    stack: bool = True,
 ) -> VecEnv:
     """Build ``n_envs`` preprocessed Atari envs with a 4-frame stack.
 
@@ -99,6 +100,7 @@ def make_atari_envs(
             raw scores (for evaluation).
         monitor_dir: where SB3's ``Monitor`` writes one ``*.monitor.csv`` per env (None: no file).
         subprocess: run each env in its own process (``SubprocVecEnv``) instead of in-process.
+        stack: stack 4 frames (False: single frames, for a wrapper that stacks features).
     """
     env_id, env_kwargs = resolve_env_id(env)
     wrapper_kwargs = {} if training else {"terminal_on_life_loss": False, "clip_reward": False}
@@ -111,7 +113,7 @@ def make_atari_envs(
         env_kwargs=env_kwargs,
         vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
     )
-    return VecFrameStack(vec_env, n_stack=FRAME_STACK)
+    return VecFrameStack(vec_env, n_stack=FRAME_STACK) if stack else vec_env
 
 
 class ThroughputCallback(BaseCallback):

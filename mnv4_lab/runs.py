@@ -1,15 +1,24 @@
-"""Run folders of the Atari examples: create or resume, train with checkpoints, evaluate, record.
+"""Run folders of the Atari examples and the study: create or resume, train with checkpoints,
+evaluate, record.
 
-``examples/atari_ppo.py`` and ``examples/atari_dqn.py`` build their algorithm and hand it here, so
-both write the same files:
+``examples/atari_ppo.py``, ``examples/atari_dqn.py`` and the study's trials
+(:mod:`mnv4_lab.study.trial`) write the same files:
 
-- ``config.json``: the command's arguments;
+- ``config.json``: the run's settings;
 - ``monitor/*.monitor.csv``: one per env, every finished game's raw score ``r``, length ``l`` in
-  emulator frames and end time ``t``; a resumed run writes its next segment to ``monitor_r1/``...;
-- ``resume.json``: for each resume, the checkpoint, its agent steps and the training seconds it
-  had taken (so curves over wall-clock time leave out the pause);
-- ``checkpoints/<algo>_<steps>_steps.zip`` (also written on Ctrl-C), ``final_model.zip``;
+  env frames and end time ``t``; a resumed run writes its next segment to ``monitor_r1/``...;
+- ``monitor*/agent_steps.csv``: for every finished game (env, game index in that env's Monitor
+  file), the run's agent-step counter when it ended (:class:`RunRecorder`);
+- ``resume.json``: for each resume, the checkpoint, its agent steps, the training seconds it had
+  taken, the segment it was saved in and how many games each env had finished by then (the games
+  after it were played again, and are read once);
+- ``checkpoints/<algo>_<steps>_steps.zip`` with a ``.json`` beside it (the same numbers), and
+  ``_vecnormalize.pkl`` when the env normalises; ``final_model.zip``;
 - ``eval.json``: the final evaluation (raw scores, full games) and the run's throughput.
+
+Runs of the first study (before ``record_version`` 2) have no ``agent_steps.csv`` and their
+``resume.json`` counted paused time: :func:`read_episodes` and :func:`training_seconds` read them
+with the corrections described there.
 """
 
 from __future__ import annotations
@@ -20,34 +29,44 @@ import re
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from .atari import ThroughputCallback, make_atari_envs, resolve_env_id
 from .errors import UsageError
 
 __all__ = [
+    "AGENT_STEPS",
+    "PAUSES",
+    "RECORD_VERSION",
     "Run",
     "RunError",
+    "RunRecorder",
     "StopOnCtrlC",
     "evaluate",
     "latest_checkpoint",
     "prepare_run",
     "read_episodes",
+    "record_resume",
     "train",
-    "unpaused_seconds",
+    "training_seconds",
 ]
 
 _CHECKPOINT = re.compile(r"_(\d+)_steps\.zip$")
-#: Beside run folders: ``[[start, end], ...]`` Unix times when every run was stopped (a study
-#: paused for a quiet benchmark, ``mnv4-rl-study pause``); training seconds leave them out.
+#: Beside the first study's run folders: ``[[start, end], ...]`` Unix times when every run was
+#: stopped (the old ``mnv4-rl-study pause``, since removed); only read, to correct those runs.
 PAUSES = "pauses.json"
+#: In every segment's Monitor folder: ``env,game,agent_steps`` per finished game.
+AGENT_STEPS = "agent_steps.csv"
+#: ``eval.json``'s ``record_version``: 2 = exact training seconds and the agent-step counter.
+RECORD_VERSION = 2
 
 
 class RunError(UsageError):
@@ -73,7 +92,11 @@ class Run:
 
     @property
     def monitor_dir(self) -> Path:
-        return self.dir / ("monitor" if self.segment == 0 else f"monitor_r{self.segment}")
+        return _monitor_dir(self.dir, self.segment)
+
+
+def _monitor_dir(run_dir: Path, segment: int) -> Path:
+    return run_dir / ("monitor" if segment == 0 else f"monitor_r{segment}")
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -117,8 +140,7 @@ def prepare_run(args: Any, algo: str, *, resume: bool = False, overwrite: bool =
                 f"nothing to resume in {run_dir}: no checkpoints/{algo}_<steps>_steps.zip; run "
                 "without --resume to start it"
             )
-        segment = len(_resumes(run_dir)) + 1
-        return Run(run_dir, algo, checkpoint, segment)
+        return Run(run_dir, algo, checkpoint, len(_resumes(run_dir)) + 1)
     if run_dir.exists():
         raise RunError(
             f"{run_dir} exists: pass --resume to continue it from its latest checkpoint, "
@@ -134,38 +156,43 @@ def _resumes(run_dir: Path) -> list[dict]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def _seconds_before(run: Run) -> float:
-    """Training seconds before this segment (0 for a new run), from ``resume.json``."""
-    return _resumes(run.dir)[-1]["elapsed_seconds"] if run.segment else 0.0
+def _sidecar(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".json")
 
 
-def _record_resume(run: Run, model: BaseAlgorithm) -> None:
-    """Note where this segment starts: the checkpoint, its steps, and the training seconds it took
-    (the checkpoint's save time minus the run's start, less earlier pauses)."""
+def record_resume(run: Run, state: dict[str, Any] | None) -> float:
+    """Append this segment's start to ``resume.json``; return the training seconds before it.
+
+    Args:
+        run: a resuming run (``run.segment >= 1``).
+        state: the checkpoint's numbers as :class:`RunRecorder` saved them (``steps``,
+            ``train_seconds``, ``saved_at``, ``segment``, ``episodes``); ``None`` for a checkpoint
+            of an older version (no numbers beside it): its save time and the previous segment
+            stand in, and the seconds come from the same correction as the first study's.
+    """
     resumes = _resumes(run.dir)
-    saved_at = run.resume_from.stat().st_mtime
-    segment_start = _segment_start(run.dir, run.segment - 1)
-    before = resumes[-1]["elapsed_seconds"] if resumes else 0.0
-    resumes.append(
-        {
+    if state is None:
+        saved_at = run.resume_from.stat().st_mtime
+        m = _CHECKPOINT.search(run.resume_from.name)
+        entry = {
             "checkpoint": run.resume_from.name,
-            "steps": int(model.num_timesteps),
+            "steps": int(m.group(1)) if m else 0,
             "saved_at": saved_at,
-            "elapsed_seconds": before + max(0.0, saved_at - segment_start),
+            "from_segment": run.segment - 1,
         }
-    )
+        entry["train_seconds"] = _legacy_seconds_at(run.dir, resumes + [entry], len(resumes))
+    else:
+        entry = {
+            "checkpoint": run.resume_from.name if run.resume_from else "",
+            "steps": int(state["steps"]),
+            "saved_at": float(state["saved_at"]),
+            "from_segment": int(state["segment"]),
+            "episodes": dict(state["episodes"]),
+            "train_seconds": float(state["train_seconds"]),
+        }
+    resumes.append(entry)
     (run.dir / "resume.json").write_text(json.dumps(resumes, indent=2))
-
-
-def _segment_start(run_dir: Path, segment: int) -> float:
-    folder = run_dir / ("monitor" if segment == 0 else f"monitor_r{segment}")
-    starts = [_header(path)["t_start"] for path in folder.glob("*.monitor.csv")]
-    return min(starts) if starts else time.time()
-
-
-def _header(path: Path) -> dict:
-    with open(path) as handle:
-        return json.loads(handle.readline().lstrip("#"))
+    return entry["train_seconds"]
 
 
 class StopOnCtrlC(BaseCallback):
@@ -195,6 +222,102 @@ class StopOnCtrlC(BaseCallback):
         signal.signal(signal.SIGINT, self._previous)
 
 
+class RunRecorder(BaseCallback):
+    """The run's bookkeeping during ``learn()``: the agent-step counter at every finished game
+    (``agent_steps.csv``), the training seconds, and a checkpoint every ``checkpoint_freq`` agent
+    steps with those numbers beside it.
+
+    Args:
+        run: the run folder (its ``monitor_dir`` gets ``agent_steps.csv``).
+        checkpoint_freq: agent steps between checkpoints (0: none).
+        seconds_before: training seconds of earlier segments.
+        save: ``save(model, state)`` stores a checkpoint; default: :meth:`save_to_folder` into
+            ``run.dir/checkpoints``. The study hands the checkpoint to Ray Tune instead.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        checkpoint_freq: int,
+        seconds_before: float = 0.0,
+        save: Callable[[BaseAlgorithm, dict[str, Any]], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.run = run
+        self.checkpoint_freq = checkpoint_freq
+        self.seconds_before = seconds_before
+        self._save = save
+        self._t0: float | None = None
+        self._games: list[int] = []
+        self._next = 0
+        self._file: Any = None
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._games = [0] * self.training_env.num_envs
+        self.run.monitor_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run.monitor_dir / AGENT_STEPS
+        new = not path.exists()
+        self._file = open(path, "a", newline="")  # noqa: SIM115 - kept open through learn()
+        if new:
+            self._file.write("env,game,agent_steps\n")
+        freq = self.checkpoint_freq
+        self._next = (self.num_timesteps // freq + 1) * freq if freq > 0 else 0
+
+    @property
+    def seconds(self) -> float:
+        """Training seconds of the run so far (earlier segments included)."""
+        running = time.perf_counter() - self._t0 if self._t0 is not None else 0.0
+        return self.seconds_before + running
+
+    def _on_step(self) -> bool:
+        for env, info in enumerate(self.locals["infos"]):
+            if "episode" in info:  # Monitor's record of a finished game (not a lost life)
+                self._file.write(f"{env},{self._games[env]},{self.num_timesteps}\n")
+                self._games[env] += 1
+        self._file.flush()
+        if self.checkpoint_freq > 0 and self.num_timesteps >= self._next:
+            self.checkpoint()
+            self._next += self.checkpoint_freq * max(
+                1, (self.num_timesteps - self._next) // self.checkpoint_freq + 1
+            )
+        return True
+
+    def state(self) -> dict[str, Any]:
+        """The numbers a checkpoint carries (see :func:`record_resume`)."""
+        return {
+            "steps": int(self.num_timesteps),
+            "train_seconds": self.seconds,
+            "saved_at": time.time(),
+            "segment": self.run.segment,
+            "episodes": {f"{env}.monitor.csv": n for env, n in enumerate(self._games)},
+        }
+
+    def checkpoint(self) -> None:
+        """Store a checkpoint now."""
+        (self._save or self.save_to_folder)(self.model, self.state())
+
+    def save_to_folder(
+        self, model: BaseAlgorithm, state: dict[str, Any], folder: Path | None = None
+    ) -> Path:
+        """``<algo>_<steps>_steps.zip`` (+ ``.json``, + ``_vecnormalize.pkl``) in ``folder``
+        (default ``run.dir/checkpoints``); returns the zip's path."""
+        folder = folder or self.run.dir / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.run.algo}_{state['steps']}_steps.zip"
+        model.save(path)
+        normalize = model.get_vec_normalize_env()
+        if normalize is not None:
+            normalize.save(str(path.with_name(path.stem + "_vecnormalize.pkl")))
+        _sidecar(path).write_text(json.dumps(state, indent=2))
+        return path
+
+    def _on_training_end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 def train(
     model: BaseAlgorithm,
     run: Run,
@@ -212,41 +335,41 @@ def train(
         run: from :func:`prepare_run`.
         timesteps: total agent steps of the run (a resumed run continues towards it).
         checkpoint_freq: agent steps between checkpoints.
-        n_envs: envs in the vector env (SB3 counts checkpoint frequency per env step).
+        n_envs: envs in the vector env (kept for the examples' calls; the recorder counts agent
+            steps over all envs).
         progress_bar: SB3's progress bar.
         start_after: measure throughput from this many agent steps on (DQN: ``learning_starts``).
 
     Returns:
-        ``train_seconds``, ``steps_per_second`` (over ``measured_steps``), ``interrupted``.
+        ``train_seconds`` (training only: not the time a killed segment ran past its last
+        checkpoint), ``steps_per_second`` (over ``measured_steps``), ``interrupted``.
     """
+    del n_envs
+    before = 0.0
     if run.resume_from is not None:
-        _record_resume(run, model)
+        sidecar = _sidecar(run.resume_from)
+        state = json.loads(sidecar.read_text()) if sidecar.exists() else None
+        before = record_resume(run, state)
     throughput = ThroughputCallback(start_after=start_after)
-    checkpoints = CheckpointCallback(
-        save_freq=max(checkpoint_freq // n_envs, 1),
-        save_path=str(run.dir / "checkpoints"),
-        name_prefix=run.algo,
-    )
+    recorder = RunRecorder(run, checkpoint_freq, before)
     stop = StopOnCtrlC()
-    start = time.perf_counter()
     model.learn(
         total_timesteps=max(timesteps - model.num_timesteps, 0),
-        callback=CallbackList([checkpoints, throughput, stop]),
+        callback=CallbackList([recorder, throughput, stop]),
         progress_bar=progress_bar,
         tb_log_name=run.algo,
         reset_num_timesteps=run.resume_from is None,
     )
     interrupted = stop.requested
+    seconds = recorder.seconds
     if interrupted:
-        path = run.dir / "checkpoints" / f"{run.algo}_{model.num_timesteps}_steps.zip"
-        model.save(path)
+        path = recorder.save_to_folder(model, recorder.state())
         print(f"\ninterrupted: saved {path}; continue with the same command and --resume")
-    seconds = time.perf_counter() - start
     throughput.finish()
     if not interrupted:
         model.save(run.dir / "final_model")
     return {
-        "train_seconds": seconds + _seconds_before(run),
+        "train_seconds": seconds,
         "steps_per_second": throughput.steps_per_second,
         "measured_steps": throughput.steps,
         "interrupted": interrupted,
@@ -270,6 +393,7 @@ def evaluate(
 
 def write_result(run: Run, result: dict[str, Any]) -> None:
     """``eval.json`` (plain JSON: a missing evaluation is ``null``, never NaN), and a summary line."""
+    result = {**result, "record_version": RECORD_VERSION}
     (run.dir / "eval.json").write_text(json.dumps(result, indent=2, allow_nan=False))
     mean, std = result["eval_return_mean"], result["eval_return_std"]
     evaluation = "no evaluation" if mean is None else f"eval: {mean:.2f} +/- {std:.2f}"
@@ -281,59 +405,174 @@ def write_result(run: Run, result: dict[str, Any]) -> None:
     )
 
 
-def read_episodes(run_dir: Path) -> np.ndarray:
-    """Every finished training game of a run as rows ``(return, frames, seconds)``, in order.
-
-    ``seconds`` is training time since the run started: Monitor files of one segment share a
-    clock (their earliest ``t_start``), less the pauses in ``PAUSES`` beside the run folder; a
-    resumed segment continues from the training seconds in ``resume.json``, and games of the
-    earlier segment that ended after the checkpoint it resumed from are dropped (their steps
-    were replayed).
-    """
-    resumes = _resumes(run_dir)
-    folders = [run_dir / "monitor"] + [run_dir / f"monitor_r{i + 1}" for i in range(len(resumes))]
-    tables = []
-    for index, folder in enumerate(folders):
-        episodes = _read_segment(folder)
-        if index < len(resumes):  # games after the checkpoint were replayed in the next segment
-            cut = resumes[index]["saved_at"] - _segment_start(run_dir, index)
-            episodes = episodes[episodes[:, 2] <= cut]
-        if index:
-            episodes[:, 2] += resumes[index - 1]["elapsed_seconds"]
-        tables.append(episodes)
-    return np.concatenate(tables) if tables else np.zeros((0, 3))
+# --- Reading run folders ---------------------------------------------------------------------
 
 
-def _paused(runs_dir: Path, start: float, moments: np.ndarray) -> np.ndarray:
-    """Seconds of recorded pauses between ``start`` and each absolute time in ``moments``."""
+def _header(path: Path) -> dict:
+    with open(path) as handle:
+        return json.loads(handle.readline().lstrip("#"))
+
+
+def _segment_start(run_dir: Path, segment: int) -> float:
+    """The segment's clock origin: the earliest Monitor ``t_start`` of its files."""
+    starts = [_header(p)["t_start"] for p in _monitor_dir(run_dir, segment).glob("*.monitor.csv")]
+    return min(starts) if starts else 0.0
+
+
+def _paused(runs_dir: Path, begin: float, moments: np.ndarray) -> np.ndarray:
+    """Seconds of the first study's recorded pauses between ``begin`` and each absolute time."""
     path = runs_dir / PAUSES
+    moments = np.asarray(moments, dtype=float)
     total = np.zeros_like(moments)
-    for begin, end in json.loads(path.read_text()) if path.exists() else []:
+    for start, end in json.loads(path.read_text()) if path.exists() else []:
         end = time.time() if end is None else end
-        total += np.clip(np.minimum(moments, end) - max(begin, start), 0.0, None)
+        total += np.clip(np.minimum(moments, end) - max(start, begin), 0.0, None)
     return total
 
 
-def unpaused_seconds(run_dir: Path, seconds: float) -> float:
-    """A run's training ``seconds`` (as ``eval.json`` has them) less the pauses within them."""
-    starts = [_header(p)["t_start"] for p in (run_dir / "monitor").glob("*.monitor.csv")]
-    if not starts:
-        return seconds
-    start = min(starts)
-    return seconds - float(_paused(run_dir.parent, start, np.array([start + seconds]))[0])
+def _legacy_seconds_at(run_dir: Path, resumes: list[dict], index: int) -> float:
+    """Training seconds at resume ``index``'s checkpoint for entries without ``train_seconds``.
+
+    The first study wrote ``elapsed_seconds`` = earlier seconds + (checkpoint's save time - its
+    segment's start), which counted the pauses in between; this leaves them out.
+    """
+    entry = resumes[index]
+    if "train_seconds" in entry:
+        return float(entry["train_seconds"])
+    source = int(entry.get("from_segment", index))
+    before = _legacy_seconds_at(run_dir, resumes, source - 1) if source > 0 else 0.0
+    start = _segment_start(run_dir, source)
+    saved_at = float(entry["saved_at"])
+    paused = float(_paused(run_dir.parent, start, np.array([saved_at]))[0])
+    return before + max(0.0, saved_at - start - paused)
 
 
-def _read_segment(folder: Path) -> np.ndarray:
-    starts, tables = [], []
+def _seconds_before_segment(run_dir: Path, resumes: list[dict], segment: int) -> float:
+    return _legacy_seconds_at(run_dir, resumes, segment - 1) if segment > 0 else 0.0
+
+
+def training_seconds(run_dir: Path) -> float:
+    """The run's training seconds: ``eval.json``'s for runs of ``record_version`` 2; for the first
+    study's, its last segment's seconds and the corrected seconds before it, less the pauses
+    (``pauses.json`` beside the run folder) within each. NaN without ``eval.json``."""
+    path = run_dir / "eval.json"
+    if not path.is_file():
+        return float("nan")
+    evaluation = json.loads(path.read_text())
+    seconds = evaluation.get("train_seconds")
+    if seconds is None:
+        return float("nan")
+    if evaluation.get("record_version", 1) >= RECORD_VERSION:
+        return float(seconds)
+    resumes = _resumes(run_dir)
+    last = len(resumes)
+    stored_before = float(resumes[-1].get("elapsed_seconds", 0.0)) if resumes else 0.0
+    duration = float(seconds) - stored_before  # the last segment's clock, pauses included
+    start = _segment_start(run_dir, last)
+    paused = float(_paused(run_dir.parent, start, np.array([start + duration]))[0])
+    return _seconds_before_segment(run_dir, resumes, last) + duration - paused
+
+
+def _chain(resumes: list[dict]) -> tuple[list[int], dict[int, dict]]:
+    """The segments whose games count, oldest first, and for each one the resume entry that
+    continued from its checkpoint (games after that checkpoint were played again)."""
+    segment = len(resumes)
+    chain, cut = [segment], {}
+    while segment > 0:
+        entry = resumes[segment - 1]
+        source = int(entry.get("from_segment", segment - 1))
+        cut[source] = entry
+        chain.append(source)
+        segment = source
+    return chain[::-1], cut
+
+
+def _read_segment(folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """Rows ``(return, frames, end time, env, game index)`` of a segment, and its clock origin."""
+    tables = []
     for path in sorted(folder.glob("*.monitor.csv")):
+        env = int(path.name.split(".")[0]) if path.name.split(".")[0].isdigit() else len(tables)
+        start = _header(path)["t_start"]
         with open(path) as handle:
-            starts.append(json.loads(handle.readline().lstrip("#"))["t_start"])
-            rows = [(float(r["r"]), float(r["l"]), float(r["t"])) for r in csv.DictReader(handle)]
-        tables.append(np.array(rows, dtype=float).reshape(-1, 3))
+            handle.readline()
+            rows = [
+                (float(r["r"]), float(r["l"]), start + float(r["t"]), env, i)
+                for i, r in enumerate(csv.DictReader(handle))
+            ]
+        tables.append(np.array(rows, dtype=float).reshape(-1, 5))
     if not tables:
-        return np.zeros((0, 3))
-    for start, table in zip(starts, tables, strict=True):
-        table[:, 2] += start - min(starts)
-    episodes = np.concatenate(tables)
-    episodes[:, 2] -= _paused(folder.parent.parent, min(starts), episodes[:, 2] + min(starts))
-    return episodes[np.argsort(episodes[:, 2], kind="stable")]
+        return np.zeros((0, 5)), np.zeros(0), 0.0
+    rows = np.concatenate(tables)
+    return rows, rows[:, 2], min(_header(p)["t_start"] for p in folder.glob("*.monitor.csv"))
+
+
+def _agent_steps(folder: Path, rows: np.ndarray) -> np.ndarray | None:
+    """The recorded agent-step counter of each row, or None when the segment has no record."""
+    path = folder / AGENT_STEPS
+    if not path.exists():
+        return None
+    with open(path) as handle:
+        counter = {
+            (int(r["env"]), int(r["game"])): float(r["agent_steps"]) for r in csv.DictReader(handle)
+        }
+    return np.array([counter.get((int(env), int(game)), np.nan) for env, game in rows[:, 3:5]])
+
+
+def read_episodes(run_dir: Path, frames_per_step: int = 4) -> np.ndarray:
+    """Every finished training game of a run as rows ``(return, frames, seconds, agent_steps)``,
+    in the order they ended.
+
+    - ``seconds``: training time since the run started. Within a segment, time since its Monitor
+      clock started less the first study's pauses (``pauses.json`` beside the run folder); a
+      resumed segment adds the training seconds at its checkpoint.
+    - Games that ended after the checkpoint a later segment resumed from were played again there,
+      and are dropped: by the per-env game counts the checkpoint recorded, or, for the first
+      study's runs, by comparing their end time with the checkpoint's save time (both on the
+      wall clock: paused time is subtracted only afterwards).
+    - ``agent_steps``: the run's agent-step counter when the game ended (``agent_steps.csv``).
+      The first study did not record it: its runs get the counter interpolated linearly in
+      training seconds between the known points (0 at the start, each checkpoint's steps,
+      ``eval.json``'s ``timesteps`` at the end), which never exceeds the steps trained; with
+      neither, summed frames / ``frames_per_step`` (reset frames make this an overestimate).
+    """
+    resumes = _resumes(run_dir)
+    chain, cut = _chain(resumes)
+    evaluation = {}
+    if (run_dir / "eval.json").is_file():
+        evaluation = json.loads((run_dir / "eval.json").read_text())
+    tables = []
+    for segment in chain:
+        folder = _monitor_dir(run_dir, segment)
+        rows, ends, origin = _read_segment(folder)
+        if segment in cut:
+            entry = cut[segment]
+            if "episodes" in entry:
+                limits = entry["episodes"]
+                keep = np.array(
+                    [game < limits.get(f"{int(env)}.monitor.csv", 0) for env, game in rows[:, 3:5]],
+                    dtype=bool,
+                )
+            else:
+                keep = ends <= float(entry["saved_at"])
+            rows, ends = rows[keep], ends[keep]
+        before = _seconds_before_segment(run_dir, resumes, segment)
+        seconds = before + ends - origin - _paused(run_dir.parent, origin, ends)
+        steps = _agent_steps(folder, rows)
+        if steps is None:
+            start_steps = float(resumes[segment - 1]["steps"]) if segment > 0 else 0.0
+            if segment in cut:
+                end_point = (_legacy_seconds_at(run_dir, resumes, resumes.index(cut[segment])),
+                             float(cut[segment]["steps"]))  # fmt: skip
+            elif evaluation.get("timesteps") is not None:
+                end_point = (training_seconds(run_dir), float(evaluation["timesteps"]))
+            else:
+                end_point = None
+            if end_point is not None and end_point[0] > before:
+                steps = np.interp(seconds, [before, end_point[0]], [start_steps, end_point[1]])
+            else:
+                order = np.argsort(ends, kind="stable")
+                steps = np.empty(len(rows))
+                steps[order] = start_steps + np.cumsum(rows[order, 1]) / frames_per_step
+        table = np.column_stack([rows[:, 0], rows[:, 1], seconds, steps])
+        tables.append(table[np.argsort(ends, kind="stable")])
+    return np.concatenate(tables) if tables else np.zeros((0, 4))

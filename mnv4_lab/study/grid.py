@@ -1,27 +1,106 @@
-"""The study grid (game x encoder x seed) and its runner: finished runs are skipped, killed runs
-resume from their last checkpoint, and up to ``jobs`` runs train at once with one torch thread
-each. Every run is ``examples/atari_<algo>.py`` in a subprocess, so a study run is exactly a run of
-the example with the same arguments."""
+"""The study grid: runs (game x encoder x seed), encoder spec strings, the named grids of the
+studies, and the protocols (every setting a run's learning depends on).
+
+Encoder specs are ``[frozen:]<name>[@key=value,...]``: ``nature``, ``impala``, ``nano``,
+``nano@pretrained=true`` (ImageNet weights, fine-tuned), ``nano@augment=shift``,
+``frozen:nano@pretrained=true`` (the pretrained encoder frozen outside the policy, as a
+``mnv4_rl.sb3.VecFrozenEncoder`` over the env). ``pretrained`` is ``true`` (the variant's timm
+weights, downloaded once into the Hugging Face cache), or a local ``.safetensors``/``.pth`` path.
+Every other key is an extractor option (``norm=frozen``, ``augment=shift``...).
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from ..runs import latest_checkpoint
+from ..envs import CARRACING, env_kind
+from ..errors import UsageError
 
-__all__ = ["RunSpec", "command", "make_grid", "run_grid", "shard", "status"]
+__all__ = [
+    "CARRACING_PPO",
+    "GRIDS",
+    "EncoderSpec",
+    "RunSpec",
+    "make_grid",
+    "parse_encoder_spec",
+]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+_OPTION = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A parsed encoder spec: ``name``, extractor ``options``, and whether it is ``frozen``."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    frozen: bool = False
+
+    @property
+    def pretrained(self) -> bool | str | None:
+        return self.options.get("pretrained")
+
+
+def _value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_encoder_spec(text: str) -> EncoderSpec:
+    """``"frozen:nano@pretrained=true,norm=frozen"`` -> :class:`EncoderSpec`.
+
+    Raises:
+        UsageError: an empty name, an option without ``=``, or ``frozen:`` without pretrained
+            weights (a frozen random encoder is not a row of the study).
+    """
+    frozen = text.startswith("frozen:")
+    body = text.removeprefix("frozen:")
+    name, _, rest = body.partition("@")
+    if not name:
+        raise UsageError(f"encoder spec {text!r} has no name; e.g. 'nano@pretrained=true'")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not _OPTION.match(key):
+            raise UsageError(
+                f"encoder spec {text!r}: {item!r} is not key=value (e.g. 'nano@augment=shift')"
+            )
+        options[key] = _value(value)
+    if frozen and not options.get("pretrained"):
+        raise UsageError(
+            f"{text!r}: a frozen encoder needs pretrained weights, e.g. 'frozen:nano@pretrained=true'"
+        )
+    return EncoderSpec(name, options, frozen)
+
+
+def folder_safe(text: str) -> str:
+    """A spec as a folder-name part: ``frozen:nano@pretrained=true`` -> ``frozen-nano+pretrained``."""
+    spec = parse_encoder_spec(text)
+    parts = ["frozen-" + spec.name if spec.frozen else spec.name]
+    for key, value in spec.options.items():
+        if value is True:
+            parts.append(key)
+        else:
+            parts.append(f"{key}-{re.sub(r'[^A-Za-z0-9.]+', '_', str(value))}")
+    return "+".join(parts)
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid."""
+    """One cell of the grid: an algorithm, a game (env), an encoder spec and a seed."""
 
     algo: str
     game: str
@@ -30,131 +109,85 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        """The run folder's name, as the examples name it."""
-        return f"{self.algo}_{self.game}_{self.encoder}_s{self.seed}"
+        """The run folder's name (the examples' ``<algo>_<env>_<encoder>_s<seed>`` for plain
+        encoder names, so the first study's folders are the same runs)."""
+        game = self.game.replace("/", "_").replace(":", "-")
+        return f"{self.algo}_{game}_{folder_safe(self.encoder)}_s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def make_grid(games: list[str], encoders: list[str], seeds: list[int], algo: str) -> list[RunSpec]:
     """Every (game, encoder, seed), seed by seed: a whole seed of every game and encoder is
-    done before the next seed starts, so a study cut short still compares like with like."""
+    done before the next seed starts, so a study cut short still compares like with like.
+
+    Raises:
+        UsageError: a bad encoder spec or env name, or an algorithm other than PPO.
+    """
+    if algo != "ppo":
+        raise UsageError(
+            f"the study trains PPO only (got {algo!r}); DQN runs: examples/atari_dqn.py"
+        )
+    for encoder in encoders:
+        parse_encoder_spec(encoder)
+    for game in games:
+        env_kind(game)
     return [RunSpec(algo, g, e, s) for s in seeds for g in games for e in encoders]
 
 
-def shard(runs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
-    """Every ``count``-th run starting at ``index``: machine ``index`` of ``count`` takes these."""
-    if not 0 <= index < count:
-        raise ValueError(f"shard index must be in [0, {count}), got {index}")
-    return runs[index::count]
+#: rl-zoo3 2.9.2's ``ppo.yml`` ``CarRacing-v3`` entry, with the study's differences (docs/studies.md):
+#: RGB 96x96 frames instead of gray 64x64, the budget, and the encoder.
+CARRACING_PPO: dict[str, Any] = {
+    "n_envs": 8,
+    "n_steps": 512,
+    "batch_size": 128,
+    "n_epochs": 10,
+    "learning_rate": 1e-4,  # lin_1e-4: decayed linearly to 0
+    "clip_range": 0.2,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "ent_coef": 0.0,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+    "use_sde": True,
+    "sde_sample_freq": 4,
+    "log_std_init": -2.0,
+    "ortho_init": False,
+    "activation_fn": "GELU",
+    "net_arch": {"pi": [256], "vf": [256]},
+    "normalize_reward": True,  # VecNormalize(norm_obs=False, norm_reward=True)
+    "frame_skip": 2,
+    "frame_stack": 2,
+    "frames": "rgb96",
+    "max_episode_steps": None,  # the env's own 1000 frames
+    "eval_episodes": 10,
+    "deterministic_eval": False,
+}
 
+_NANO_PRETRAINED = "nano@pretrained=true"
 
-def _training_now(spec: RunSpec, runs_dir: Path) -> bool:
-    """Whether a live process (another runner's, say) is training this run into ``runs_dir``."""
-    wanted = [
-        f"atari_{spec.algo}.py", f"--env {spec.game} ", f"--encoder {spec.encoder} ",
-        f"--seed {spec.seed} ", f"--log-dir {runs_dir.resolve()} ",
-    ]  # fmt: skip
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if all(part in cmdline for part in wanted):
-            return True
-    return False
-
-
-def status(spec: RunSpec, runs_dir: Path) -> str:
-    """``"done"`` (has eval.json), ``"running"`` (a live process trains it), ``"resume"`` (has a
-    checkpoint), ``"stale"`` (a folder with nothing to resume from: started again) or ``"new"``."""
-    run_dir = runs_dir / spec.name
-    if (run_dir / "eval.json").is_file():
-        return "done"
-    if _training_now(spec, runs_dir):
-        return "running"
-    if latest_checkpoint(run_dir) is not None:
-        return "resume"
-    return "stale" if run_dir.exists() else "new"
-
-
-def command(
-    spec: RunSpec, runs_dir: Path, timesteps: int, checkpoint_freq: int, state: str
-) -> list[str]:
-    """The example's command line for this run (one torch thread, no progress bar)."""
-    cmd = [
-        sys.executable,
-        str(EXAMPLES / f"atari_{spec.algo}.py"),
-        "--env",
-        spec.game,
-        "--encoder",
-        spec.encoder,
-        "--seed",
-        str(spec.seed),
-        "--timesteps",
-        str(timesteps),
-        "--torch-threads",
-        "1",
-        "--log-dir",
-        str(runs_dir.resolve()),
-        "--checkpoint-freq",
-        str(checkpoint_freq),
-        "--no-progress-bar",
-    ]
-    if state == "resume":
-        cmd.append("--resume")
-    elif state == "stale":
-        cmd.append("--overwrite")
-    return cmd
-
-
-def run_grid(
-    runs: list[RunSpec],
-    runs_dir: Path,
-    timesteps: int,
-    jobs: int,
-    checkpoint_freq: int,
-    dry_run: bool = False,
-) -> dict[str, str]:
-    """Train every run of ``runs`` that is not done, ``jobs`` at a time; returns each run's outcome.
-
-    Each run's output goes to ``runs_dir/logs/<name>.log``.
-    """
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    (runs_dir / "logs").mkdir(exist_ok=True)
-    todo = [(spec, status(spec, runs_dir)) for spec in runs]
-    outcome = {spec.name: "done (skipped)" for spec, state in todo if state == "done"}
-    todo = [(spec, state) for spec, state in todo if state != "done"]
-    print(f"{len(outcome)} run(s) done, {len(todo)} to train, {jobs} at a time")
-    if dry_run:
-        for spec, state in todo:
-            print(
-                f"{state:>6}  {' '.join(command(spec, runs_dir, timesteps, checkpoint_freq, state))}"
-            )
-        return outcome
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    running: dict[str, tuple[subprocess.Popen, float]] = {}
-    while todo or running:
-        while todo and len(running) < jobs:
-            spec, _ = todo.pop(0)
-            state = status(spec, runs_dir)  # again: another runner may have taken it meanwhile
-            if state in ("done", "running"):
-                outcome[spec.name] = f"{state} elsewhere (skipped)"
-                continue
-            with open(runs_dir / "logs" / f"{spec.name}.log", "a") as log:
-                process = subprocess.Popen(
-                    command(spec, runs_dir, timesteps, checkpoint_freq, state),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-            running[spec.name] = (process, time.time())
-            print(f"started {spec.name} ({state})", flush=True)
-        time.sleep(5)
-        for name, (process, started) in list(running.items()):
-            if process.poll() is not None:
-                minutes = (time.time() - started) / 60
-                outcome[name] = (
-                    "trained" if process.returncode == 0 else f"failed ({process.returncode})"
-                )
-                print(f"{outcome[name]}: {name} after {minutes:.1f} min", flush=True)
-                del running[name]
-    return outcome
+#: The studies' grids, in the issue's order: (games, encoder specs, seeds).
+GRIDS: dict[str, tuple[list[str], list[str], list[int]]] = {
+    "carracing": (
+        [CARRACING],
+        ["nature", "impala", "nano", _NANO_PRETRAINED, "frozen:" + _NANO_PRETRAINED],
+        [0, 1, 2],
+    ),
+    "carracing-augment": (
+        [CARRACING],
+        ["nature@augment=shift", "impala@augment=shift", "nano@augment=shift"],
+        [0, 1, 2],
+    ),
+    # Added to the first study's 12 Breakout runs (nature, impala, nano, nano_rl x 3 seeds).
+    "breakout-additions": (
+        ["Breakout"],
+        [
+            "nature@augment=shift",
+            "impala@augment=shift",
+            "nano@augment=shift",
+            "frozen:" + _NANO_PRETRAINED,
+        ],
+        [0, 1, 2],
+    ),  # fmt: skip
+}

@@ -4,13 +4,17 @@ and the time each encoder took to reach a score.
 Files written to the output folder:
 
 - ``runs.csv``: one row per run (game, encoder, seed, games played, mean of the last ``window``
-  training games, final evaluation, training seconds, agent steps per second);
-- ``summary.md``: per game and encoder, means over seeds (raw and human-normalised);
+  training games, final evaluation, evaluation with the appearance changed, training seconds,
+  agent steps per second);
+- ``summary.md``: per game and encoder, means over seeds (raw and human-normalised where the game
+  has reference scores), the score kept when the appearance changes, the score at equal agent
+  steps and at equal training seconds, and the run notes (``notes.json`` beside the runs);
 - ``aggregate.md`` / ``aggregate.json``: IQM and mean human-normalised final evaluation score per
   encoder, with 95% stratified-bootstrap confidence intervals (:mod:`mnv4_lab.study.stats`), over
-  the seeds complete on every game, then per game over that game's complete seeds;
-- ``reach.md``: agent steps and training seconds until the smoothed training return first reaches
-  each game's target score;
+  the seeds complete on every game, then per game over that game's complete seeds (raw scores for
+  games without reference scores, e.g. CarRacing-v3);
+- ``reach.md``: agent steps (the runs' agent-step counter) and training seconds until the
+  smoothed training return first reaches each game's target score;
 - ``curves.png``: per game, return against agent steps and against training seconds (mean over
   seeds, band from the lowest to the highest seed); ``aggregate.png``: the interval estimates.
 """
@@ -27,7 +31,7 @@ import numpy as np
 
 from ..curves import Curve, find_runs, load_curve, mean_and_spread, summarise_run
 from ..errors import UsageError
-from .stats import REFERENCE_SOURCE, human_normalised, interval_estimates
+from .stats import HUMAN_RANDOM, REFERENCE_SOURCE, human_normalised, interval_estimates
 
 __all__ = ["RunRecord", "collect", "write_report"]
 
@@ -35,8 +39,17 @@ __all__ = ["RunRecord", "collect", "write_report"]
 _NOT_PROTOCOL = {
     "encoder", "env", "seed", "log_dir", "run_name", "resume", "overwrite", "checkpoint_freq",
     "no_progress_bar", "no_tensorboard", "torch_threads", "device", "tune_malloc",
-    "subproc_envs", "features_dim",
+    "subproc_envs", "features_dim", "pretrained",
 }  # fmt: skip
+#: Beside the run folders: ``{run folder name: note}``, printed under the summary.
+NOTES = "notes.json"
+#: A per-game interval over few seeds: what it is (the percentile bootstrap of a mean over n
+#: values spans at most their min..max, and with 3 seeds it is exactly that, IQM included).
+FEW_SEEDS_NOTE = (
+    "With 3 seeds, a per-game 95% percentile-bootstrap interval of the mean (and of the IQM, "
+    "which trims nothing from 3 values) is the min..max of the seeds: read it as the seeds' "
+    "range, not as a confidence interval."
+)
 
 
 @dataclass
@@ -59,6 +72,11 @@ class RunRecord:
     @property
     def seed(self) -> int:
         return int(self.config["seed"])
+
+    @property
+    def evaluation(self) -> dict:
+        """The run's ``eval.json``."""
+        return json.loads((self.path / "eval.json").read_text())
 
 
 def collect(paths: list[str | Path], window: int) -> list[RunRecord]:
@@ -114,7 +132,7 @@ def _score_matrices(
     return {
         encoder: np.array(
             [
-                [human_normalised(g, by_cell[(g, encoder, s)].summary["eval_mean"]) for g in games]
+                [_score(g, by_cell[(g, encoder, s)].summary["eval_mean"]) for g in games]
                 for s in seeds
             ]
         )
@@ -122,9 +140,14 @@ def _score_matrices(
     }
 
 
+def _score(game: str, value: float) -> float:
+    """Human-normalised where the game has reference scores; the raw score otherwise."""
+    return float(human_normalised(game, value)) if game in HUMAN_RANDOM else float(value)
+
+
 def _write_runs_csv(records: list[RunRecord], path: Path) -> None:
     fields = ["game", "encoder", "seed", "episodes", "last", "eval_mean", "eval_std"]
-    fields += ["train_seconds", "steps_per_second", "folder"]
+    fields += ["appearance_mean", "train_seconds", "steps_per_second", "folder"]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(fields)
@@ -132,7 +155,7 @@ def _write_runs_csv(records: list[RunRecord], path: Path) -> None:
             s = r.summary
             writer.writerow(
                 [r.game, r.encoder, r.seed, s["episodes"], f"{s['last']:.3f}"]
-                + [f"{s['eval_mean']:.3f}", f"{s['eval_std']:.3f}"]
+                + [f"{s['eval_mean']:.3f}", f"{s['eval_std']:.3f}", _appearance(r)]
                 + [f"{s['train_seconds']:.1f}", f"{s['steps_per_second']:.2f}", r.path.name]
             )
 
@@ -152,15 +175,100 @@ def _summary_table(records: list[RunRecord], window: int) -> str:
         per_seed = ", ".join(f"s{r.seed}: {r.summary['eval_mean']:.1f}" for r in rows)
         lines.append(
             f"| {game} | {encoder} | {len(rows)} | {last:.2f} | {np.mean(evals):.2f} | "
-            f"{float(np.mean(human_normalised(game, evals))):.3f} | {per_seed} |"
+            f"{_normalised_cell(game, evals)} | {per_seed} |"
         )
     return "\n".join(lines)
+
+
+def _normalised_cell(game: str, evals: list[float]) -> str:
+    if game not in HUMAN_RANDOM:
+        return "-"
+    return f"{float(np.mean(human_normalised(game, evals))):.3f}"
+
+
+def _appearance(record: RunRecord) -> str:
+    value = record.evaluation.get("appearance_return_mean")
+    return "" if value is None else f"{value:.3f}"
+
+
+def _appearance_table(records: list[RunRecord]) -> str:
+    """Per game and encoder: the evaluation with the appearance changed, and the score kept (the
+    mean over seeds of that evaluation over the mean of the plain one)."""
+    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+    for r in records:
+        if r.evaluation.get("appearance_return_mean") is not None:
+            groups[(r.game, r.encoder)].append(r)
+    if not groups:
+        return "No run has an evaluation with the appearance changed (the first study had none)."
+    lines = [
+        "Change of appearance (CarRacing-v3: `domain_randomize=True`; Atari: every frame's hue "
+        "turned 180 degrees). Score kept = mean over seeds of the changed evaluation / mean over "
+        "seeds of the plain one (meaningful when the plain mean is clearly positive).",
+        "",
+        "| game | encoder | seeds | evaluation | changed appearance | score kept | per seed "
+        "(changed) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for (game, encoder), rows in sorted(groups.items()):
+        plain = float(np.mean([r.summary["eval_mean"] for r in rows]))
+        changed = float(np.mean([r.evaluation["appearance_return_mean"] for r in rows]))
+        kept = f"{changed / plain:.2f}" if plain > 0 else "- (plain mean <= 0)"
+        per_seed = ", ".join(
+            f"s{r.seed}: {r.evaluation['appearance_return_mean']:.1f}" for r in rows
+        )
+        lines.append(
+            f"| {game} | {encoder} | {len(rows)} | {plain:.2f} | {changed:.2f} | {kept} | "
+            f"{per_seed} |"
+        )
+    return "\n".join(lines)
+
+
+def _equal_budget_table(records: list[RunRecord]) -> str:
+    """Per game: each encoder's smoothed training score (mean over seeds) at the same agent steps
+    and at the same training seconds: the most every run of the game reached."""
+    lines = [
+        "Score per agent step and per wall-clock second: the smoothed training score (mean over "
+        "seeds) at the largest agent-step count and the largest training time every run of the "
+        "game reached (training seconds on this study's machine, one torch thread per run).",
+        "",
+        "| game | encoder | seeds | agent steps/s (median) | score at equal agent steps | "
+        "score at equal training seconds |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for game in sorted({r.game for r in records}):
+        rows = [r for r in records if r.game == game]
+        steps = min(r.curve.steps[-1] for r in rows)
+        seconds = min(r.curve.seconds[-1] for r in rows)
+        for encoder in sorted({r.encoder for r in rows}):
+            mine = [r for r in rows if r.encoder == encoder]
+            at_steps = np.mean([np.interp(steps, r.curve.steps, r.curve.returns) for r in mine])
+            at_seconds = np.mean(
+                [np.interp(seconds, r.curve.seconds, r.curve.returns) for r in mine]
+            )
+            speed = np.median([r.summary["steps_per_second"] for r in mine])
+            lines.append(
+                f"| {game} | {encoder} | {len(mine)} | {speed:.1f} | {at_steps:.2f} at "
+                f"{steps:,.0f} | {at_seconds:.2f} at {seconds:,.0f} s |"
+            )
+    return "\n".join(lines)
+
+
+def _notes(paths: list[str | Path], records: list[RunRecord]) -> str:
+    """The notes of ``notes.json`` files beside the runs, for runs in the report."""
+    names = {r.path.name for r in records}
+    notes = {}
+    for path in map(Path, paths):
+        for file in [path / NOTES, *path.glob(f"**/{NOTES}")]:
+            if file.is_file():
+                notes.update(json.loads(file.read_text()))
+    found = [f"- `{name}`: {text}" for name, text in sorted(notes.items()) if name in names]
+    return "\n".join(["Run notes:", "", *found]) if found else ""
 
 
 def _per_game(records: list[RunRecord], reps: int) -> tuple[list[str], dict]:
     """Per game and encoder, over all of that encoder's seeds on the game (two or more): the same
     estimates one game at a time, so a game with more seeds than the others keeps them."""
-    lines = ["", "Per game, each encoder over all its seeds on that game:", ""]
+    lines = ["", "Per game, each encoder over all its seeds on that game. " + FEW_SEEDS_NOTE, ""]
     lines += [
         "| game | encoder | seeds | IQM [95% CI] | mean [95% CI] |",
         "|---|---|---|---:|---:|",
@@ -235,7 +343,8 @@ def _aggregate(records: list[RunRecord], reps: int) -> tuple[str, dict]:
         return "\n".join([head, *per_game_lines]), ({"per_game": per_game} if per_game else {})
     estimates = interval_estimates(_score_matrices(records, games, encoders, seeds), reps=reps)
     lines = [
-        f"Human-normalised final evaluation score over {len(games)} game(s) "
+        f"Final evaluation score (human-normalised where the game has reference scores, raw "
+        f"otherwise) over {len(games)} game(s) "
         f"({', '.join(games)}) x {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) per encoder; "
         f"95% stratified-bootstrap confidence intervals, {reps} resamples. Reference scores: "
         f"{REFERENCE_SOURCE}."
@@ -374,7 +483,13 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     _write_runs_csv(records, out / "runs.csv")
     targets = {**_default_targets(records), **(targets or {})}
-    summary = _summary_table(records, window)
+    parts = [
+        _summary_table(records, window),
+        _equal_budget_table(records),
+        _appearance_table(records),
+        _notes(paths, records),
+    ]
+    summary = "\n\n".join(part for part in parts if part)
     aggregate, data = _aggregate(records, reps)
     reach = _reach_table(records, targets)
     (out / "summary.md").write_text(summary + "\n")
