@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import read_episodes, unpaused_seconds
+from .runs import read_episodes, training_seconds
 
 __all__ = ["Curve", "find_runs", "load_curve", "mean_and_spread", "summarise_run"]
 
@@ -32,16 +32,16 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
 
 
 class Curve:
-    """A run's smoothed learning curve: ``steps`` (agent steps, from the frames of finished
-    games), ``seconds`` (training time) and ``returns`` (moving average over ``window`` games,
-    each value placed at the last game of its window)."""
+    """A run's smoothed learning curve: ``steps`` (the agent-step counter when each game ended,
+    see :func:`mnv4_lab.runs.read_episodes`), ``seconds`` (training time) and ``returns``
+    (moving average over ``window`` games, each value placed at the last game of its window)."""
 
     def __init__(self, episodes: np.ndarray, window: int) -> None:
         returns = episodes[:, 0]
         k = max(1, min(window, len(returns)))
         self.window = k
         self.returns = np.convolve(returns, np.ones(k) / k, mode="valid")
-        self.steps = np.cumsum(episodes[:, 1])[k - 1 :] / FRAMES_PER_STEP
+        self.steps = episodes[k - 1 :, 3]
         self.seconds = episodes[k - 1 :, 2]
 
     def first_reaching(self, target: float) -> tuple[float, float] | None:
@@ -76,9 +76,7 @@ def summarise_run(run: Path, window: int) -> dict:
         evaluation = json.loads((run / "eval.json").read_text())
     mean = evaluation.get("eval_return_mean")
     std = evaluation.get("eval_return_std")
-    seconds = evaluation.get("train_seconds", float("nan"))
-    if seconds == seconds:  # not NaN: leave out the time the run was paused
-        seconds = unpaused_seconds(run, seconds)
+    seconds = training_seconds(run)  # corrects the first study's paused time
     steps = evaluation.get("timesteps", float("nan"))
     return {
         "frames": float(episodes[:, 1].sum()),
