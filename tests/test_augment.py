@@ -349,3 +349,50 @@ def test_drq_policy_by_algo_and_save_load(tmp_path):
     target = [m for m in loaded.q_net_target.modules() if isinstance(m, Augmentation)]
     assert target and all(m.training for m in target)
     assert set_augmentation_mode(loaded.q_net_target, False) == 1
+
+
+# ---------------------------------------------------------------- SB3: every encoder name
+@pytest.mark.parametrize("name", ["nature", "impala", "nano", "nano_rl"])
+def test_every_encoder_shifts_training_minibatches_only(name):
+    from mnv4_rl.sb3 import encoder_policy_kwargs
+
+    kwargs = encoder_policy_kwargs(name, "ppo", augment="shift", features_dim=32)
+    model = PPO(
+        "CnnPolicy", vec_env(), n_steps=8, batch_size=16, n_epochs=1, policy_kwargs=kwargs,
+        seed=0, device="cpu",
+    )  # fmt: skip
+    recorder = Recorder({"policy": model.policy})
+    model.learn(16, callback=Phases(recorder))
+    assert_unshifted(recorder.offsets("rollout", "policy"))
+    assert_shifted(recorder.offsets("train", "policy"))
+    # Without augment there is no augmentation module at all.
+    plain = PPO("CnnPolicy", vec_env(), policy_kwargs=encoder_policy_kwargs(name, "ppo"))
+    assert not any(isinstance(m, Augmentation) for m in plain.policy.modules())
+
+
+def test_dqn_target_shift_with_a_mobilenet_encoder():
+    from mnv4_rl.sb3 import encoder_policy_kwargs
+
+    model = DQN(
+        drq_policy("dqn"), vec_env(), learning_starts=16, batch_size=16, train_freq=4,
+        buffer_size=500, seed=0, device="cpu",
+        policy_kwargs=encoder_policy_kwargs("nano", "dqn", augment="shift", features_dim=32),
+    )  # fmt: skip
+    recorder = Recorder({"online": model.q_net, "target": model.q_net_target})
+    model.learn(24, callback=Phases(recorder))
+    assert_unshifted(recorder.offsets("rollout", "online"))
+    assert_shifted(recorder.offsets("train", "online"))
+    assert_shifted(recorder.offsets("train", "target"))
+
+
+def test_bad_options_through_policy_kwargs():
+    from mnv4_rl.sb3 import encoder_policy_kwargs
+
+    env = vec_env()
+    for name in ("nature", "nano"):
+        with pytest.raises(ValueError, match="unknown augmentation 'flip'; known: 'shift'"):
+            PPO("CnnPolicy", env, policy_kwargs=encoder_policy_kwargs(name, augment="flip"))
+        with pytest.raises(ValueError, match=r"pad=36 must be smaller than the frame \(36x36\)"):
+            PPO(
+                "CnnPolicy", env, policy_kwargs=encoder_policy_kwargs(name, augment="shift", pad=36)
+            )
