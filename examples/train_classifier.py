@@ -53,7 +53,8 @@ from tqdm import tqdm
 import mnv4_lab
 import mnv4_rl
 from mnv4_lab import data as mdata
-from mnv4_rl.models import PRETRAINED, resolve_name
+from mnv4_rl.models import resolve_name
+from mnv4_rl.registry import input_stats
 from mnv4_rl.weights import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -232,12 +233,12 @@ def build_datasets(args: argparse.Namespace, mean: list[float], std: list[float]
 def normalization(args: argparse.Namespace) -> tuple[list[float], list[float]]:
     """--mean/--std, else the pretrained checkpoint's (ImageNet's without one), per channel."""
     try:
-        variant, _ = resolve_name(args.model)
+        resolve_name(args.model)  # create_model's names (the registry's and "custom")
+        stats = input_stats(args.model, args.pretrained) if args.model != "custom" else None
     except ValueError as error:
         fail(str(error))
-    config = PRETRAINED.get(variant)
-    mean = args.mean or list(config.mean if config else IMAGENET_MEAN)
-    std = args.std or list(config.std if config else IMAGENET_STD)
+    mean, std = map(list, stats or (IMAGENET_MEAN, IMAGENET_STD))
+    mean, std = args.mean or mean, args.std or std
     if args.mean is None and args.in_channels != 3:  # grey or extra channels: use the RGB average
         mean, std = [sum(mean) / 3] * args.in_channels, [sum(std) / 3] * args.in_channels
     if len(mean) != args.in_channels or len(std) != args.in_channels:

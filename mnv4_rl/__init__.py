@@ -7,8 +7,8 @@ Quick start::
 """
 
 from .accel import compile_model
+from .encoders import EncoderOptions, FrameEncoder, resolve_options  # noqa: E402, I001
 from .models import (
-    PRETRAINED,
     RL_VARIANTS,
     VARIANTS,
     MobileNetV4,
@@ -24,12 +24,23 @@ from .models import (
     mobilenet_v4_small,
 )
 from .profiling import count_macs, count_params
+from .registry import (
+    PRETRAINED,
+    EncoderEntry,
+    get_encoder,
+    list_encoders,
+    register_encoder,
+    resolve_encoder,
+)
 from .weights import LoadSummary, WeightsNotFoundError, load_timm_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PRETRAINED",
+    "EncoderEntry",
+    "EncoderOptions",
+    "FrameEncoder",
     "RL_VARIANTS",
     "VARIANTS",
     "LoadSummary",
@@ -40,6 +51,8 @@ __all__ = [
     "count_macs",
     "count_params",
     "create_model",
+    "get_encoder",
+    "list_encoders",
     "list_models",
     "load_timm_weights",
     "mobilenet_v4_custom",
@@ -49,4 +62,7 @@ __all__ = [
     "mobilenet_v4_medium",
     "mobilenet_v4_nano",
     "mobilenet_v4_small",
+    "register_encoder",
+    "resolve_encoder",
+    "resolve_options",
 ]

@@ -10,13 +10,14 @@ import argparse
 
 import torch
 
-from .models import PRETRAINED, RL_VARIANTS, SEED_ALIASES, VARIANTS, create_model
+from .models import OLD_PROJECT_NAMES, RL_VARIANTS, VARIANTS, create_model
 from .profiling import count_macs, count_params
+from .registry import PRETRAINED
 
 
 def variant_rows(frame_stack: int = 4) -> list[dict[str, str]]:
     """One row per variant: names, parameters, MACs at 224 (RGB) and 84x84 (frame stack), shapes."""
-    seed_names = {variant: seed for seed, variant in SEED_ALIASES.items()}
+    seed_names = {variant: seed for seed, variant in OLD_PROJECT_NAMES.items()}
     rows = []
     for name, spec in {**VARIANTS, **RL_VARIANTS}.items():
         model = create_model(name).eval()

@@ -19,8 +19,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models.specs import RL_VARIANTS
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
@@ -29,50 +27,40 @@ INCEPTION_STD = (0.5, 0.5, 0.5)
 
 @dataclass(frozen=True)
 class PretrainedConfig:
-    """A timm checkpoint on the Hugging Face hub and the preprocessing it was trained with."""
+    """A checkpoint on the Hugging Face hub and the preprocessing it was trained with (one weight
+    tag of an encoder; :mod:`mnv4_rl.registry` keeps them per tag, as timm's pretrained cfgs do).
+
+    Attributes:
+        hub_id: ``"timm/mobilenetv4_conv_small.e2400_r224_in1k"``.
+        input_size: the training resolution (square).
+        mean: per-colour input mean it was trained with.
+        std: per-colour input std.
+        top1: ImageNet-1k top-1 at ``input_size`` (timm's results table), where recorded.
+    """
 
     hub_id: str
     input_size: int
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    top1: float | None = None  # timm's ImageNet-1k top-1 at input_size (timm results CSV)
+    top1: float | None = None
 
+    @property
+    def tag(self) -> str:
+        """The weight tag: the hub id after the first ``"."`` (``"e2400_r224_in1k"``)."""
+        return self.hub_id.partition(".")[2]
 
-# Default ImageNet-1k weights per variant (timm hub ids; see docs and the timm model cards).
-PRETRAINED: dict[str, PretrainedConfig] = {
-    "conv_small": PretrainedConfig("timm/mobilenetv4_conv_small.e2400_r224_in1k", 224, top1=73.756),
-    "conv_small_050": PretrainedConfig(
-        "timm/mobilenetv4_conv_small_050.e3000_r224_in1k",
-        224,
-        INCEPTION_MEAN,
-        INCEPTION_STD,
-        64.778,
-    ),
-    "conv_medium": PretrainedConfig(
-        "timm/mobilenetv4_conv_medium.e500_r256_in1k", 256, top1=79.916
-    ),
-    "conv_large": PretrainedConfig("timm/mobilenetv4_conv_large.e600_r384_in1k", 384, top1=82.974),
-    "hybrid_medium": PretrainedConfig(
-        "timm/mobilenetv4_hybrid_medium.ix_e550_r256_in1k", 256, top1=81.478
-    ),
-    "hybrid_large": PretrainedConfig(
-        "timm/mobilenetv4_hybrid_large.ix_e600_r384_in1k", 384, top1=83.996
-    ),
-}
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "INCEPTION_MEAN",
     "INCEPTION_STD",
-    "PRETRAINED",
     "CheckpointError",
     "LoadSummary",
     "PretrainedConfig",
     "WeightsNotFoundError",
     "adapt_stem_weight",
     "convert_timm_state_dict",
-    "default_pretrained_source",
     "is_hub_id",
     "load_timm_weights",
     "read_state_dict",
@@ -100,23 +88,6 @@ class WeightsNotFoundError(FileNotFoundError):
 def weights_cache_dir() -> Path:
     """Where hub checkpoints are looked for first: ``$MNV4_RL_WEIGHTS`` or ``~/.cache/mnv4_rl``."""
     return Path(os.environ.get("MNV4_RL_WEIGHTS", Path.home() / ".cache" / "mnv4_rl"))
-
-
-def default_pretrained_source(variant: str, tag: str | None = None) -> str:
-    """Hub id of the default (or tagged) timm checkpoint for ``variant``."""
-    if tag:
-        return f"timm/mobilenetv4_{variant}.{tag}"
-    if variant in RL_VARIANTS:
-        raise ValueError(
-            f"{variant!r} is an RL-shaped variant of this package, not timm's: no pretrained "
-            f"weights exist; build it with pretrained=None and train it from scratch"
-        )
-    if variant not in PRETRAINED:
-        with_weights = ", ".join(PRETRAINED)
-        raise ValueError(
-            f"timm publishes no weights for {variant!r}; variants with weights: {with_weights}"
-        )
-    return PRETRAINED[variant].hub_id
 
 
 def convert_timm_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -280,12 +251,27 @@ def _download(hub_id: str) -> Path:
             f"{hub_id!r} is not cached and huggingface_hub is not installed "
             f"(pip install 'mnv4_rl[hub]'); or {hint}"
         ) from None
-    try:
-        return Path(hf_hub_download(hub_id, "model.safetensors"))
+    offline = _no_network()
+    try:  # offline: huggingface_hub's own cache only, without its ~25 s of retries
+        return Path(hf_hub_download(hub_id, "model.safetensors", local_files_only=offline))
     except Exception as error:  # offline, unknown repo, auth...: all end the same way for the user
-        raise WeightsNotFoundError(
-            f"could not download {hub_id!r} ({type(error).__name__}); {hint}"
-        ) from error
+        why = "no network" if offline else type(error).__name__
+        raise WeightsNotFoundError(f"could not download {hub_id!r} ({why}); {hint}") from None
+
+
+def _no_network() -> bool:
+    """Whether the hub's host name fails to resolve (behind a proxy, the proxy resolves it)."""
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return True
+    return False
 
 
 def is_hub_id(source: str) -> bool:

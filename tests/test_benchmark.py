@@ -15,16 +15,18 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from mnv4_lab.bench import (
     TimmMobileNetV4Extractor,
     csv_columns,
+    dispersion,
     main,
     markdown_table,
     median,
     parse_encoder,
     ratio,
     summarise,
+    verdict,
 )
 from mnv4_lab.bench.encoders import build_extractor
 from mnv4_rl import count_macs, count_params
-from mnv4_rl.sb3 import MobileNetV4Extractor
+from mnv4_rl.sb3 import EncoderExtractor
 
 SPACE = spaces.Box(0, 255, (4, 84, 84), dtype="uint8")
 
@@ -72,9 +74,39 @@ def test_summarise_takes_medians_and_divides_by_the_baseline() -> None:
     ]
 
 
+def test_dispersion_and_verdict_on_known_numbers() -> None:
+    """Load that slows every encoder alike cancels in the per-round ratios; load that hits one
+    encoder's measurement and not the next makes the run too busy to read."""
+    alike = {  # the machine halves its speed in round 2, for both encoders
+        "nature": {"params": [10.0], "fwd_samples_per_s": [600.0, 300.0, 600.0]},
+        "nano": {"params": [5.0], "fwd_samples_per_s": [300.0, 150.0, 290.0]},
+    }
+    cells = dispersion(alike, "nature")
+    assert cells["nature"]["fwd_samples_per_s"]["spread"] == 2.0
+    assert math.isnan(cells["nature"]["fwd_samples_per_s"]["ratio_spread"])
+    assert cells["nano"]["fwd_samples_per_s"]["ratio_spread"] == pytest.approx(300 / 290)
+    assert "params" not in cells["nano"]  # costs do not move with load
+    judged = verdict(alike, "nature")
+    assert judged.steady is True and judged.text.startswith("steady")
+    # The issue's recorded NatureCNN forward rates under load (75, 598, 73 samples/s), beside an
+    # encoder that did not move alike.
+    busy = {
+        "nature": {"fwd_samples_per_s": [75.0, 598.0, 73.0]},
+        "nano": {"fwd_samples_per_s": [40.0, 45.0, 38.0]},
+    }
+    judged = verdict(busy, "nature")
+    assert judged.steady is False and judged.text.startswith("MACHINE TOO BUSY")
+    assert judged.worst[:2] == ("nano", "fwd_samples_per_s")
+    assert judged.worst[2] == pytest.approx((40 / 75) / (45 / 598))
+    assert "nature's own fwd samples/s 8.19x" in judged.text
+    assert verdict(busy, "nature", max_spread=10.0).steady is True
+    one_round = {"nature": {"fwd_samples_per_s": [75.0]}, "nano": {"fwd_samples_per_s": [40.0]}}
+    assert verdict(one_round, "nature").steady is None
+
+
 def test_encoder_specs() -> None:
     spec = parse_encoder("small@norm=batch,drop_path_rate=0.1", {"norm": "frozen", "x": 1})
-    assert (spec.kind, spec.variant) == ("mnv4", "small")
+    assert (spec.kind, spec.variant) == ("encoder", "small")
     assert spec.kwargs == {"norm": "batch", "drop_path_rate": 0.1, "x": 1}
     assert parse_encoder("timm-nano").kind == "timm"
     nature = parse_encoder("nature", {"norm": "frozen"})
@@ -96,7 +128,7 @@ def test_nature_cnn_figures_match_the_reference() -> None:
 def test_timm_baseline_is_the_same_architecture_in_the_same_shell() -> None:
     ours = build_extractor(parse_encoder("nano@norm=batch"), SPACE)
     theirs = build_extractor(parse_encoder("timm-nano"), SPACE)
-    assert isinstance(ours, MobileNetV4Extractor) and type(ours.backbone).__module__.startswith(
+    assert isinstance(ours, EncoderExtractor) and type(ours.backbone).__module__.startswith(
         "mnv4_rl"
     )
     assert isinstance(theirs, TimmMobileNetV4Extractor)
@@ -146,3 +178,6 @@ def test_tiny_real_run_writes_table_csv_json_and_chart(tmp_path: Path, capsys) -
     assert len(document["samples"]["nano"]["dqn_steps_per_s"]) == 1
     assert (out / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| nano | " in (out / "results.md").read_text()
+    # One round: the output says that the noise of its ratios is unknown.
+    assert "one round only" in printed and "one round only" in (out / "results.md").read_text()
+    assert document["verdict"]["steady"] is None

@@ -10,7 +10,7 @@ from conftest import relative_error
 
 import mnv4_rl
 from mnv4_rl import create_model, mobilenet_v4_custom
-from mnv4_rl.models import SEED_ALIASES, resolve_name
+from mnv4_rl.models import OLD_PROJECT_NAMES, resolve_name
 from mnv4_rl.models.specs import SESpec, cn, fib, mqa, uib
 from mnv4_rl.modules import SE, UIB, MobileMQA
 
@@ -36,15 +36,15 @@ def test_unknown_name_lists_the_known_ones() -> None:
         create_model("conv_tiny")
 
 
-@pytest.mark.parametrize("seed_name", list(SEED_ALIASES))
-def test_seed_factories_keep_the_seed_signature(seed_name: str) -> None:
-    factory = getattr(mnv4_rl, f"mobilenet_v4_{seed_name}")
+@pytest.mark.parametrize("old_name", list(OLD_PROJECT_NAMES))
+def test_seed_factories_keep_the_seed_signature(old_name: str) -> None:
+    factory = getattr(mnv4_rl, f"mobilenet_v4_{old_name}")
     model = factory(in_channels=1, num_classes=10)
     reference = timm.create_model(
-        f"mobilenetv4_{SEED_ALIASES[seed_name]}", in_chans=1, num_classes=10
+        f"mobilenetv4_{OLD_PROJECT_NAMES[old_name]}", in_chans=1, num_classes=10
     )
     assert mnv4_rl.count_params(model) == sum(p.numel() for p in reference.parameters())
-    if seed_name in ("nano", "small"):
+    if old_name in ("nano", "small"):
         assert model.eval()(torch.randn(2, 1, 84, 84)).shape == (2, 10)
 
 

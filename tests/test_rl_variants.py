@@ -58,7 +58,7 @@ def test_nano_rl_shapes_costs_and_names() -> None:
 
 
 def test_nano_rl_has_no_pretrained_weights_and_says_so() -> None:
-    with pytest.raises(ValueError, match="RL-shaped variant.*no pretrained weights"):
+    with pytest.raises(ValueError, match="'nano_rl' has no pretrained weights; drop pretrained"):
         create_model("nano_rl", pretrained=True)
 
 

@@ -267,7 +267,7 @@ def test_policy_kwargs_per_algo() -> None:
     kwargs = mnv4_policy_kwargs("small", "dqn", features_dim=256, norm="batch", net_arch=[64])
     assert kwargs["features_extractor_class"] is MobileNetV4Extractor
     assert kwargs["features_extractor_kwargs"] == {
-        "variant": "small",
+        "encoder": "small",
         "pretrained": None,
         "features_dim": 256,
         "norm": "batch",

@@ -295,7 +295,7 @@ def test_combined_extractor_for_dict_spaces() -> None:
         (u8((64, 2, 64)), {}, ValueError, "layout='chw'"),
         (u8((4, 64, 64)), {"layout": "khwc"}, ValueError, r"\(k, H, W, c\)"),
         (u8((4, 64, 64)), {"layout": "nhwc"}, ValueError, "known: 'auto', 'chw'"),
-        (u8((4, 64, 64)), {"variant": "tiny"}, ValueError, "unknown model 'tiny'"),
+        (u8((4, 64, 64)), {"encoder": "tiny"}, ValueError, "unknown encoder 'tiny'"),
         (u8((4, 64, 64)), {"norm": "layer"}, ValueError, "unknown norm"),
         (u8((4, 64, 64)), {"features_dim": 0}, ValueError, "features_dim must be a positive"),
         (

@@ -220,6 +220,6 @@ def test_hub_id_is_read_from_the_local_cache(tmp_path: Path, timm_nano, monkeypa
 
 def test_untrained_variant_has_no_default_weights() -> None:
     with pytest.raises(
-        ValueError, match="no weights for 'conv_small_035'; variants with weights: conv_small"
+        ValueError, match="'conv_small_035' has no pretrained weights.*with weights: conv_small,"
     ):
         create_model("conv_small_035", pretrained=True)

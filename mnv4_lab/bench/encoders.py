@@ -3,9 +3,8 @@
 An encoder is named by a spec string ``name[@key=value,key=value]``:
 
 * ``nature``: SB3's NatureCNN as SB3 ships it (the baseline of every ratio);
-* ``impala``: IMPALA-CNN (:class:`mnv4_rl.sb3.ImpalaCNN`, the paper's 256 features);
-* ``nano``, ``small``, ``medium``, ``large``, ``hybrid_medium``, ``hybrid_large`` (or any
-  :func:`mnv4_rl.create_model` name): :class:`mnv4_rl.sb3.MobileNetV4Extractor`;
+* any encoder of the registry (:func:`mnv4_rl.list_encoders`: ``impala``, ``nano``, ``small``...):
+  :class:`mnv4_rl.sb3.EncoderExtractor` with the entry's default width;
 * ``timm-<variant>`` (``timm-nano``, ``timm-small``...): timm's own ``mobilenetv4_*`` model in the
   same extractor shell (:class:`TimmMobileNetV4Extractor`), the baseline of the performance work;
 * ``@key=value`` pairs are extractor keyword arguments for that encoder only, e.g.
@@ -14,6 +13,7 @@ An encoder is named by a spec string ``name[@key=value,key=value]``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +21,9 @@ from typing import Any
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
-from mnv4_rl.encoders import IMPALA
 from mnv4_rl.models import resolve_name
-from mnv4_rl.sb3 import MobileNetV4Extractor, encoder_policy_kwargs, mnv4_policy_kwargs
+from mnv4_rl.registry import get_encoder
+from mnv4_rl.sb3 import MobileNetV4Extractor, encoder_policy_kwargs
 
 TIMM_PREFIX = "timm-"
 TIMM_NORMS = ("batch", "frozen")
@@ -35,8 +35,8 @@ class EncoderSpec:
 
     Attributes:
         label: the spec string as given (the row name in every table).
-        kind: ``"nature"``, ``"impala"``, ``"mnv4"`` or ``"timm"``.
-        variant: the MobileNetV4 name (``""`` for NatureCNN).
+        kind: ``"nature"``, ``"encoder"`` (a registry entry) or ``"timm"``.
+        variant: the encoder name (``""`` for NatureCNN).
         kwargs: extractor keyword arguments (shared ``--extractor-kwargs`` merged with the spec's).
     """
 
@@ -60,8 +60,8 @@ def _value(text: str) -> Any:
 def parse_encoder(spec: str, shared_kwargs: dict[str, Any] | None = None) -> EncoderSpec:
     """Parse ``name[@key=value,...]`` into an :class:`EncoderSpec` (see the module docstring).
 
-    ``shared_kwargs`` (from ``--extractor-kwargs``) apply to every MobileNetV4 encoder (ours and
-    timm's), never to NatureCNN; the spec's own pairs win over them.
+    ``shared_kwargs`` (from ``--extractor-kwargs``) apply to every registry encoder and timm's,
+    never to NatureCNN; the spec's own pairs win over them.
 
     Raises:
         ValueError: a malformed ``key=value`` pair or an unknown variant (listing the known ones).
@@ -75,18 +75,14 @@ def parse_encoder(spec: str, shared_kwargs: dict[str, Any] | None = None) -> Enc
                 f"bad option {pair!r} in encoder {spec!r}: expected key=value, e.g. small@norm=batch"
             )
         own[key.strip()] = _value(value.strip())
-    if name in ("nature", IMPALA):
+    if name == "nature":
         return EncoderSpec(spec, name, "", own)
-    kind, variant = (
-        ("timm", name[len(TIMM_PREFIX) :])
-        if name.startswith(TIMM_PREFIX)
-        else (
-            "mnv4",
-            name,
-        )
-    )
-    resolve_name(variant)  # ValueError listing the known names
-    return EncoderSpec(spec, kind, variant, {**(shared_kwargs or {}), **own})
+    if name.startswith(TIMM_PREFIX):
+        variant = name[len(TIMM_PREFIX) :]
+        resolve_name(variant)  # ValueError listing the known names
+        return EncoderSpec(spec, "timm", variant, {**(shared_kwargs or {}), **own})
+    get_encoder(name)  # ValueError listing the known names
+    return EncoderSpec(spec, "encoder", name, {**(shared_kwargs or {}), **own})
 
 
 class TimmMobileNetV4Extractor(MobileNetV4Extractor):
@@ -138,22 +134,20 @@ class TimmMobileNetV4Extractor(MobileNetV4Extractor):
         )
         if norm == "frozen":
             self.backbone = timm.layers.freeze_batch_norm_2d(self.backbone)
-        self.norm = norm
+        self.options = dataclasses.replace(self.options, norm=norm)
         self.variant = f"timm:{timm_name}"
 
 
 def policy_kwargs(encoder: EncoderSpec, algo: str) -> dict[str, Any]:
-    """``policy_kwargs`` for SB3's ``CnnPolicy`` with this encoder (512 features, 256 for
-    IMPALA-CNN as in the paper; ``net_arch=[]`` for every encoder, so the heads are the same
-    and only the encoder differs)."""
+    """``policy_kwargs`` for SB3's ``CnnPolicy`` with this encoder (the entry's default width:
+    512, IMPALA-CNN 256 as in the paper; ``net_arch=[]`` for every encoder, so the heads are the
+    same and only the encoder differs)."""
     if encoder.kind == "nature":
-        extra = {"features_extractor_kwargs": encoder.kwargs} if encoder.kwargs else {}
-        return {"features_extractor_class": NatureCNN, **extra}
-    if encoder.kind == IMPALA:
-        return encoder_policy_kwargs(IMPALA, algo, **encoder.kwargs)
-    if encoder.kind == "mnv4":
-        return mnv4_policy_kwargs(encoder.variant, algo, **encoder.kwargs)
-    kwargs = mnv4_policy_kwargs(encoder.variant, algo)
+        kwargs = encoder_policy_kwargs("nature", algo, **encoder.kwargs)
+        return kwargs or {"features_extractor_class": NatureCNN}
+    if encoder.kind == "encoder":
+        return encoder_policy_kwargs(encoder.variant, algo, **encoder.kwargs)
+    kwargs = encoder_policy_kwargs(encoder.variant, algo, features_dim=512)
     kwargs["features_extractor_class"] = TimmMobileNetV4Extractor
     kwargs["features_extractor_kwargs"] = {"variant": encoder.variant, **encoder.kwargs}
     return kwargs

@@ -1,8 +1,8 @@
 """The MobileNetV4 family: spec tables, the model class and the factories."""
 
+from . import factory as _factory
 from .factory import (
-    PRETRAINED,
-    SEED_ALIASES,
+    OLD_PROJECT_NAMES,
     PretrainedConfig,
     create_model,
     custom_spec,
@@ -31,9 +31,8 @@ from .specs import (
 )
 
 __all__ = [
-    "PRETRAINED",
+    "OLD_PROJECT_NAMES",
     "RL_VARIANTS",
-    "SEED_ALIASES",
     "VARIANTS",
     "ConvBNAct",
     "FusedIBSpec",
@@ -58,3 +57,8 @@ __all__ = [
     "mobilenet_v4_small",
     "resolve_name",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``PRETRAINED`` (from the registry) and the deprecated ``SEED_ALIASES``."""
+    return getattr(_factory, name)

@@ -6,22 +6,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..weights import (
-    IMAGENET_STD,
-    PRETRAINED,
-    LoadSummary,
-    PretrainedConfig,
-    default_pretrained_source,
-    load_timm_weights,
-)
+from ..weights import LoadSummary, PretrainedConfig, load_timm_weights
 from .mobilenetv4 import MobileNetV4
 from .specs import RL_VARIANTS, VARIANTS, ModelSpec, SESpec, fib, mqa, uib
 
 # Every buildable spec by name: timm's family, then ours for RL.
 SPECS: dict[str, ModelSpec] = {**VARIANTS, **RL_VARIANTS}
 
-# The older project's names, mapped onto the paper-faithful family.
-SEED_ALIASES: dict[str, str] = {
+#: The older project's names, mapped onto the paper-faithful family.
+OLD_PROJECT_NAMES: dict[str, str] = {
     "nano": "conv_small_050",
     "small": "conv_small",
     "medium": "conv_medium",
@@ -36,8 +29,8 @@ def list_models(include_aliases: bool = False) -> list[str]:
     (``nano_rl``); with aliases, the seed and timm spellings too."""
     names = list(SPECS)
     if include_aliases:
-        names += [n for n in SEED_ALIASES if n not in VARIANTS] + ["custom"]
-        names += [f"mobilenet_v4_{n}" for n in [*SEED_ALIASES, "custom"]]
+        names += [n for n in OLD_PROJECT_NAMES if n not in VARIANTS] + ["custom"]
+        names += [f"mobilenet_v4_{n}" for n in [*OLD_PROJECT_NAMES, "custom"]]
         names += [f"mobilenetv4_{n}" for n in VARIANTS]
     return names
 
@@ -52,11 +45,11 @@ def resolve_name(name: str) -> tuple[str, str | None]:
     for prefix in ("mobilenetv4_", "mobilenet_v4_"):
         if base.startswith(prefix):
             base = base[len(prefix) :]
-    base = SEED_ALIASES.get(base, base)
+    base = OLD_PROJECT_NAMES.get(base, base)
     if base not in SPECS and base != "custom":
         raise ValueError(
             f"unknown model {name!r}; known: {', '.join(list_models())} (also the seed names "
-            f"{', '.join(SEED_ALIASES)}, 'custom', and timm's 'mobilenetv4_<variant>')"
+            f"{', '.join(OLD_PROJECT_NAMES)}, 'custom', and timm's 'mobilenetv4_<variant>')"
         )
     return base, tag or None
 
@@ -108,21 +101,25 @@ def load_pretrained(
 ) -> LoadSummary:
     """Load ``pretrained`` into ``model`` (built as ``name``) with :func:`load_timm_weights`.
 
-    ``True`` means the variant's default hub checkpoint; the gray-frame stem rule uses that
-    checkpoint's std. Returns the :class:`LoadSummary` (kept on ``model.pretrained_summary``) and
-    warns nothing: callers report it.
+    ``True`` means the tag's (or the variant's default) hub checkpoint; a weight tag or hub id
+    of the variant brings that checkpoint's statistics (:func:`mnv4_rl.registry.resolve_weights`),
+    whose std the gray-frame stem rule uses. Returns the :class:`LoadSummary` (kept on
+    ``model.pretrained_summary``) and warns nothing: callers report it.
     """
+    from ..registry import get_encoder, resolve_weights  # the registry builds on this module
+
     variant, tag = resolve_name(name)
-    source = default_pretrained_source(variant, tag) if pretrained is True else pretrained
-    std = PRETRAINED[variant].std if variant in PRETRAINED else IMAGENET_STD
+    if variant == "custom":
+        raise ValueError("'custom' models have no timm weights; pass pretrained=None")
+    source, cfg, _ = resolve_weights(get_encoder(variant), tag, pretrained)
     model.pretrained_summary = load_timm_weights(
-        model, source, verbose=False, frame_channels=frame_channels, std=std
+        model, source, verbose=False, frame_channels=frame_channels, std=cfg.std
     )
     return model.pretrained_summary
 
 
 def _seed_factory(seed_name: str):
-    variant = SEED_ALIASES[seed_name]
+    variant = OLD_PROJECT_NAMES[seed_name]
 
     def factory(in_channels: int = 3, num_classes: int = 1000, **kwargs: Any) -> MobileNetV4:
         return create_model(variant, in_channels, num_classes, **kwargs)
@@ -271,8 +268,7 @@ def mobilenet_v4_custom(
 
 
 __all__ = [
-    "PRETRAINED",
-    "SEED_ALIASES",
+    "OLD_PROJECT_NAMES",
     "PretrainedConfig",
     "create_model",
     "custom_spec",
@@ -287,3 +283,18 @@ __all__ = [
     "mobilenet_v4_small",
     "resolve_name",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "SEED_ALIASES":  # "seed" means random seeds in a lab full of them
+        warnings.warn(
+            "SEED_ALIASES is now OLD_PROJECT_NAMES (the older project's names)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return OLD_PROJECT_NAMES
+    if name == "PRETRAINED":
+        from ..registry import PRETRAINED
+
+        return PRETRAINED
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

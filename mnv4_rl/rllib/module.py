@@ -20,7 +20,9 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from ..encoders import IMPALA, FrameEncoder
+from .._compat import renamed_keyword
+from ..encoders import FrameEncoder
+from ..registry import get_encoder
 
 __all__ = ["MODULE_OPTIONS", "MobileNetV4RLModule", "mnv4_module_spec"]
 
@@ -29,7 +31,7 @@ __all__ = ["MODULE_OPTIONS", "MobileNetV4RLModule", "mnv4_module_spec"]
 #: function an encoder of its own (the default shares one, as RLlib's default Atari model does).
 MODULE_OPTIONS: dict[str, Any] = {
     "encoder": "nano",
-    "features_dim": None,  # 512 (IMPALA-CNN: 256, the paper's)
+    "features_dim": None,  # the registry entry's default: 512 (IMPALA-CNN: 256, the paper's)
     "pretrained": None,
     "norm": None,
     "input_norm": None,
@@ -39,6 +41,8 @@ MODULE_OPTIONS: dict[str, Any] = {
     "normalized_image": False,
     "separate_critic": False,
     "drop_path_rate": 0.0,
+    "augment": None,
+    "pad": 4,
 }
 
 
@@ -84,12 +88,13 @@ class MobileNetV4RLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
         if config["drop_path_rate"]:
             encoder_kwargs["drop_path_rate"] = config["drop_path_rate"]
 
-        width = config["features_dim"] or (256 if config["encoder"] == IMPALA else 512)
-
         def build() -> FrameEncoder:
-            return FrameEncoder(self.observation_space, config["encoder"], width, **encoder_kwargs)
+            return FrameEncoder(
+                self.observation_space, config["encoder"], config["features_dim"], **encoder_kwargs
+            )
 
         self.encoder = build()
+        width = self.encoder.features_dim
         self.critic_encoder = build() if config["separate_critic"] else None
         self.pi = nn.Linear(width, _policy_outputs(self.action_space))
         self.vf = nn.Linear(width, 1)
@@ -140,11 +145,15 @@ class MobileNetV4RLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
         return names + (["critic_encoder"] if self.critic_encoder is not None else [])
 
 
-def mnv4_module_spec(variant: str = "nano", **options: Any) -> RLModuleSpec:
+def mnv4_module_spec(
+    encoder: str = "nano", variant: str | None = None, **options: Any
+) -> RLModuleSpec:
     """An ``RLModuleSpec`` for ``config.rl_module(rl_module_spec=...)``.
 
     Args:
-        variant: ``"impala"`` or a :func:`mnv4_rl.create_model` name (``"nano"``, ``"small"``...).
+        encoder: a registry name or alias (:func:`mnv4_rl.list_encoders`: ``"nano"``,
+            ``"impala"``...); a misspelt name fails here, listing the known ones.
+        variant: the old name of ``encoder`` (deprecated).
         **options: :data:`MODULE_OPTIONS` (``features_dim``, ``pretrained``, ``norm``,
             ``input_norm``, ``layout``, ``frame_channels``, ``in_channels``,
             ``normalized_image``, ``separate_critic``, ``drop_path_rate``), with the SB3
@@ -158,12 +167,14 @@ def mnv4_module_spec(variant: str = "nano", **options: Any) -> RLModuleSpec:
     spaces_given = {
         k: options.pop(k) for k in ("observation_space", "action_space") if k in options
     }
+    encoder = renamed_keyword(variant, encoder, "variant", "encoder", "mnv4_module_spec")
+    get_encoder(encoder)  # a misspelt name fails now, not when RLlib builds the module
     unknown = set(options) - set(MODULE_OPTIONS)
     if unknown:
         raise ValueError(f"unknown options {sorted(unknown)}; known: {', '.join(MODULE_OPTIONS)}")
     spec = RLModuleSpec(
         module_class=MobileNetV4RLModule,
-        model_config={**MODULE_OPTIONS, **options, "encoder": variant},
+        model_config={**MODULE_OPTIONS, **options, "encoder": encoder},
         **spaces_given,
     )
     if len(spaces_given) == 2:

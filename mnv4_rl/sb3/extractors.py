@@ -23,13 +23,15 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_ima
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from .._compat import renamed_keyword
 from ..accel import compile_model
-from ..encoders import IMPALA, FrameEncoder, check_features_dim, default_norm
+from ..encoders import FrameEncoder, check_features_dim, default_norm
 from ..frames import LAYOUTS, FrameLayout, resolve_layout
 from ..weights import WeightsNotFoundError
 
 __all__ = [
     "LAYOUTS",
+    "EncoderExtractor",
     "FrameLayout",
     "ImpalaCNN",
     "MNv4HybridLargeExtractor",
@@ -64,21 +66,51 @@ def _check_box(space: spaces.Space, owner: str) -> None:
         )
 
 
-class _FrameExtractor(BaseFeaturesExtractor):
-    """The SB3 shell: a :class:`FrameEncoder`'s parts under the names saved models use
-    (``preprocess`` holds nothing in the state dict; ``backbone.*`` and ``projection.*`` do)."""
+class EncoderExtractor(BaseFeaturesExtractor):
+    """Any encoder of the registry (:func:`mnv4_rl.list_encoders`) as an SB3 features extractor.
+
+    A :class:`~mnv4_rl.encoders.FrameEncoder`'s parts under the names saved models use
+    (``preprocess`` and ``augment`` hold nothing in the state dict; ``backbone.*``,
+    ``projection.*`` and the options record ``record._extra_state`` do). What it receives is what
+    SB3's ``preprocess_obs`` gives it: float tensors, already divided by 255 for 3-D ``uint8``
+    ``Box(0, 255)`` spaces; the options record that once (``options.scaling``).
+
+    SB3's orthogonal init (``ortho_init=True``, run through ``module.apply``) would overwrite
+    pretrained weights (SB3 issue #1541). For entries that keep their own initialisation
+    (``own_init``: MobileNetV4) :meth:`apply` reaches the projection only; IMPALA-CNN gets SB3's
+    init everywhere, as NatureCNN does.
+
+    Args:
+        observation_space: a ``Box`` of frames (see :data:`LAYOUTS`).
+        encoder: a registry name or alias (``"nano"``, ``"impala"``...).
+        features_dim: output width; ``None``: the entry's default (512; IMPALA-CNN 256).
+        normalized_image: the (float) space holds what the network should see; silences the
+            warning for bounds other than ``[0, 1]``.
+        compile: run the backbone through ``torch.compile`` for calls without autograd (SB3's
+            rollouts and predictions); training steps stay eager on the same parameters. See
+            :func:`mnv4_rl.compile_model`.
+        **options: :func:`mnv4_rl.resolve_options` (``pretrained``, ``norm``, ``input_norm``,
+            ``layout``, ``frame_channels``, ``in_channels``, ``augment``, ``pad``,
+            ``drop_path_rate``, ``channels_last``...).
+
+    Raises:
+        TypeError: the space is not a ``Box``.
+        ValueError: an unknown encoder or option, not an image shape, a channel count that is
+            not k*1 or k*3, an image smaller than the network's minimum; each names the fix.
+    """
 
     def __init__(
         self,
         observation_space: spaces.Space,
-        encoder: str,
-        features_dim: int,
-        normalized_image: bool,
-        **encoder_kwargs: Any,
+        encoder: str = "nano",
+        features_dim: int | None = None,
+        normalized_image: bool = False,
+        compile: bool = False,
+        **options: Any,
     ) -> None:
         _check_box(observation_space, type(self).__name__)
-        check_features_dim(features_dim)  # before SB3's bare assertion
-        super().__init__(observation_space, features_dim)
+        if features_dim is not None:
+            check_features_dim(features_dim)  # before SB3's bare assertion
         # SB3 divides 3-D uint8 [0, 255] image spaces by 255 itself; other spaces arrive as floats.
         sb3_scales = is_image_space(observation_space, check_channels=False)
         try:
@@ -88,119 +120,36 @@ class _FrameExtractor(BaseFeaturesExtractor):
                 features_dim,
                 normalized_image=normalized_image,
                 scaled_by_framework=sb3_scales,
-                **encoder_kwargs,
+                **options,
             )
         except WeightsNotFoundError as error:
             raise WeightsNotFoundError(f"{error}{_LOAD_HINT}") from error
-        self.frames: FrameLayout = built.frames
-        self.norm = built.norm
-        self.input_norm = built.input_norm
-        self.pretrained_summary = built.pretrained_summary
+        super().__init__(observation_space, built.features_dim)
+        self.options = built.options
         self.preprocess = built.preprocess
+        self.augment = built.augment
         self.backbone = built.backbone
         self.projection = built.projection
-        built.warn_pretrained(type(self).__name__, stacklevel=5)
-
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.backbone(self.preprocess(observations)))
-
-    def extra_repr(self) -> str:
-        f = self.frames
-        return (
-            f"layout={f.layout!r}, frames={f.frames}x{f.frame_channels}ch {f.height}x{f.width}, "
-            f"norm={self.norm!r}, input_norm={self.input_norm}, "
-            f"pretrained={self.pretrained_summary is not None}"
-        )
-
-
-class MobileNetV4Extractor(_FrameExtractor):
-    """A MobileNetV4 encoder for frame stacks: ``observation -> (batch, features_dim)``.
-
-    Network: ``create_model(variant, in_channels=k*c, num_classes=0)`` gives the pooled
-    ``head_hidden_size`` (1280-d) vector, then a projection ``Linear(1280, features_dim) -> ReLU``
-    (as NatureCNN ends), so the policy heads see a ``features_dim`` vector of the usual size.
-
-    Input handling (all inside ``forward``, so SB3 needs no special wrapper):
-
-    * layouts ``(k*c, H, W)``, ``(H, W, k*c)``, ``(k, H, W, c)``, ``(k, c, H, W)`` and ``(H, W)``
-      (see :data:`LAYOUTS`), reordered to frame-major ``(k*c, H, W)``: frame 0's channels
-      first, exactly as SB3's ``VecFrameStack`` concatenates them, so the same frames give the
-      same features in every layout;
-    * ``uint8`` ``[0, 255]`` spaces end up in ``[0, 1]``: SB3 divides 3-D image spaces by 255,
-      the extractor divides the 2-D and 4-D ones (which SB3 only casts to float); float spaces
-      are used as given (``[-1, 1]`` ones mapped to ``[0, 1]``), with one warning when their
-      bounds are not an image range (``VecNormalize``'s, say);
-    * with ``pretrained``: mean/std normalisation with the checkpoint's statistics (each RGB frame
-      with the RGB mean/std, gray frames with their average), and the RGB stem adapted to the
-      stack by the frame rule (:func:`mnv4_rl.weights.adapt_stem_weight`).
-
-    SB3's orthogonal init (``ortho_init=True``, which ``ActorCriticPolicy`` runs through
-    ``module.apply``) would overwrite pretrained weights (SB3 issue #1541). :meth:`apply` therefore
-    reaches the projection only, never the backbone; the backbone keeps its checkpoint or its own
-    (fan-out normal, MobileNet-style) initialisation.
-
-    Args:
-        observation_space: a ``Box`` of frames (see :data:`LAYOUTS`).
-        variant: any :func:`mnv4_rl.create_model` name (``"nano"``, ``"small"``,
-            ``"conv_medium"``...).
-        features_dim: output width (the projection's).
-        pretrained: ``None`` (random init), ``True`` (the variant's timm ImageNet weights), a hub
-            id, a local ``.safetensors``/``.pth`` file or a state dict.
-        normalized_image: the (float) space holds what the network should see; silences the
-            warning for bounds other than ``[0, 1]``.
-        norm: ``"batch"``, ``"group"`` or ``"frozen"``; ``None`` picks :func:`default_norm`.
-        input_norm: normalise inputs with the variant's pretraining mean/std
-            (``PRETRAINED[variant]``); ``None``: exactly when ``pretrained`` is given.
-        layout: ``"auto"`` or one of :data:`LAYOUTS`.
-        frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
-        in_channels: total channels ``k*c`` given explicitly, to accept frames that are neither
-            gray nor RGB (channels are then used as they are).
-        compile: run the backbone through ``torch.compile`` for calls without autograd (SB3's
-            rollouts and predictions); training steps stay eager on the same parameters. The
-            first rollout pays the compilation (tens of seconds on a small CPU); on failure it
-            warns and stays eager. See :func:`mnv4_rl.compile_model`.
-        **model_kwargs: passed to :func:`mnv4_rl.create_model` (``drop_rate``, ``drop_path_rate``,
-            ``channels_last``).
-
-    Raises:
-        TypeError: the space is not a ``Box``.
-        ValueError: not an image shape, a channel count that is not k*1 or k*3, an image smaller
-            than the network's minimum (32x32), or an option out of range.
-    """
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        variant: str = "nano",
-        features_dim: int = 512,
-        pretrained: bool | str | Path | dict | None = None,
-        normalized_image: bool = False,
-        norm: str | None = None,
-        input_norm: bool | None = None,
-        layout: str = "auto",
-        frame_channels: int | None = None,
-        in_channels: int | None = None,
-        compile: bool = False,
-        **model_kwargs: Any,
-    ) -> None:
-        if variant == IMPALA:
-            raise ValueError("variant='impala' is not a MobileNetV4: use mnv4_rl.sb3.ImpalaCNN")
-        super().__init__(
-            observation_space,
-            variant,
-            features_dim,
-            normalized_image,
-            pretrained=pretrained,
-            norm=norm,
-            input_norm=input_norm,
-            layout=layout,
-            frame_channels=frame_channels,
-            in_channels=in_channels,
-            **model_kwargs,
-        )
-        self.variant = variant
+        self.record = built.record
         self.compile = compile
         self._compiled = None  # made on first use, kept out of state_dict and pickles
+        built.warn_pretrained(type(self).__name__, stacklevel=5)
+
+    @property
+    def frames(self) -> FrameLayout:
+        return self.options.frames
+
+    @property
+    def norm(self) -> str | None:
+        return self.options.norm
+
+    @property
+    def input_norm(self) -> bool:
+        return self.options.input_norm
+
+    @property
+    def pretrained_summary(self) -> Any:
+        return self.options.load_summary
 
     def _rollout_backbone(self) -> nn.Module:
         """The compiled backbone for autograd-free calls when ``compile=True``, else the backbone."""
@@ -216,40 +165,121 @@ class MobileNetV4Extractor(_FrameExtractor):
         return state
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.projection(self._rollout_backbone()(self.preprocess(observations)))
+        x = self.augment(self.preprocess(observations))
+        return self.projection(self._rollout_backbone()(x))
 
-    def apply(self, fn: Callable[[nn.Module], None]) -> MobileNetV4Extractor:
-        """Apply ``fn`` to the projection and this module, **not** to the backbone.
+    def apply(self, fn: Callable[[nn.Module], None]) -> EncoderExtractor:
+        """Apply ``fn`` to every submodule, except the backbone of an ``own_init`` entry.
 
         SB3's ``ActorCriticPolicy`` runs ``extractor.apply(init_weights)`` (orthogonal init) when
         ``ortho_init=True``; this keeps pretrained (or MobileNet-initialised) backbone weights. To
-        run a function over the backbone too, call ``extractor.backbone.apply(fn)``.
+        run a function over such a backbone too, call ``extractor.backbone.apply(fn)``.
         """
+        if not self.options.entry.own_init:
+            return super().apply(fn)
         self.projection.apply(fn)
         fn(self)
         return self
 
     def extra_repr(self) -> str:
-        return f"variant={self.variant!r}, " + super().extra_repr()
+        o, f = self.options, self.options.frames
+        return (
+            f"encoder={o.encoder!r}, layout={f.layout!r}, "
+            f"frames={f.frames}x{f.frame_channels}ch {f.height}x{f.width}, norm={o.norm!r}, "
+            f"input_norm={o.input_norm}, pretrained={o.weights.tag if o.weights else None}, "
+            f"augment={o.augment!r}"
+        )
 
 
-class ImpalaCNN(_FrameExtractor):
+class MobileNetV4Extractor(EncoderExtractor):
+    """A MobileNetV4 encoder for frame stacks: ``observation -> (batch, features_dim)``.
+
+    :class:`EncoderExtractor` with MobileNetV4's defaults and the keyword arguments earlier
+    versions saved in SB3 zips. Network: the variant's pooled ``head_hidden_size`` (1280-d) vector,
+    then ``Linear(1280, features_dim) -> ReLU`` (as NatureCNN ends).
+
+    Input handling (all inside ``forward``, so SB3 needs no special wrapper):
+
+    * layouts ``(k*c, H, W)``, ``(H, W, k*c)``, ``(k, H, W, c)``, ``(k, c, H, W)`` and ``(H, W)``
+      (see :data:`LAYOUTS`), reordered to frame-major ``(k*c, H, W)``: frame 0's channels
+      first, exactly as SB3's ``VecFrameStack`` concatenates them, so the same frames give the
+      same features in every layout;
+    * ``uint8`` ``[0, 255]`` spaces end up in ``[0, 1]``: SB3 divides 3-D image spaces by 255,
+      the extractor divides the 2-D and 4-D ones (which SB3 only casts to float); float spaces
+      are used as given (``[-1, 1]`` ones mapped to ``[0, 1]``), with one warning when their
+      bounds are not an image range (``VecNormalize``'s, say);
+    * with ``pretrained``: mean/std normalisation with the checkpoint's own statistics (per weight
+      tag), and the RGB stem adapted to the stack by the frame rule
+      (:func:`mnv4_rl.weights.adapt_stem_weight`).
+
+    Args:
+        observation_space: a ``Box`` of frames (see :data:`LAYOUTS`).
+        encoder: a registry name (``"nano"``, ``"small"``, ``"conv_medium"``,
+            ``"mobilenetv4_conv_small.e3600_r256_in1k"``...).
+        features_dim: output width (the projection's).
+        pretrained: ``None`` (random init), ``True`` (the variant's default checkpoint, or the
+            tag's), a weight tag, a hub id, a local ``.safetensors``/``.pth`` file or a state dict.
+        normalized_image: the (float) space holds what the network should see.
+        norm: ``"batch"``, ``"group"`` or ``"frozen"``; ``None`` picks :func:`default_norm`.
+        input_norm: normalise inputs with the checkpoint's mean/std; ``None``: exactly when
+            ``pretrained`` is given.
+        layout: ``"auto"`` or one of :data:`LAYOUTS`.
+        frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
+        in_channels: total channels ``k*c`` given explicitly.
+        compile: see :class:`EncoderExtractor`.
+        variant: the old name of ``encoder`` (deprecated).
+        **options: further :func:`mnv4_rl.resolve_options` arguments (``augment``, ``pad``,
+            ``mean``, ``std``, ``drop_rate``, ``drop_path_rate``, ``channels_last``).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        encoder: str = "nano",
+        features_dim: int = 512,
+        pretrained: bool | str | Path | dict | None = None,
+        normalized_image: bool = False,
+        norm: str | None = None,
+        input_norm: bool | None = None,
+        layout: str = "auto",
+        frame_channels: int | None = None,
+        in_channels: int | None = None,
+        compile: bool = False,
+        variant: str | None = None,
+        **options: Any,
+    ) -> None:
+        encoder = renamed_keyword(variant, encoder, "variant", "encoder", type(self).__name__)
+        super().__init__(
+            observation_space,
+            encoder,
+            features_dim,
+            normalized_image,
+            compile,
+            pretrained=pretrained,
+            norm=norm,
+            input_norm=input_norm,
+            layout=layout,
+            frame_channels=frame_channels,
+            in_channels=in_channels,
+            **options,
+        )
+        self.variant = encoder  # the name as given, as earlier versions kept it
+
+
+class ImpalaCNN(EncoderExtractor):
     """IMPALA-CNN (Espeholt et al. 2018), the second reference encoder, as an SB3 extractor.
 
-    Three stages (conv 3x3, max-pool 3x3 stride 2, two residual blocks) of 16, 32 and 32
-    channels, ReLU, flatten, ``Linear(features_dim=256) -> ReLU``
-    (:class:`mnv4_rl.models.impala.ImpalaBackbone`). Same frame handling and errors as
-    :class:`MobileNetV4Extractor`; no pretrained weights and no normalisation layers. SB3's
-    orthogonal init reaches all of it, as it reaches NatureCNN.
+    :class:`EncoderExtractor` with ``encoder="impala"``: three stages (conv 3x3, max-pool 3x3
+    stride 2, two residual blocks) of 16, 32 and 32 channels, ReLU, flatten,
+    ``Linear(features_dim=256) -> ReLU`` (:class:`mnv4_rl.models.impala.ImpalaBackbone`). No
+    pretrained weights and no normalisation layers; SB3's orthogonal init reaches all of it.
 
     Args:
         observation_space: a ``Box`` of frames (see :data:`LAYOUTS`).
         features_dim: the width of the final linear layer (the paper's 256).
-        normalized_image: as for :class:`MobileNetV4Extractor`.
-        layout: ``"auto"`` or one of :data:`LAYOUTS`.
-        frame_channels: channels per frame (1 or 3); guessed for 3-D layouts when ``None``.
-        in_channels: total channels given explicitly (frames that are neither gray nor RGB).
-        channels_last: run in channels-last memory format (faster on CPU).
+        normalized_image: as for :class:`EncoderExtractor`.
+        **options: further :func:`mnv4_rl.resolve_options` arguments (``layout``,
+            ``frame_channels``, ``in_channels``, ``channels_last``, ``augment``, ``pad``).
     """
 
     def __init__(
@@ -257,69 +287,57 @@ class ImpalaCNN(_FrameExtractor):
         observation_space: spaces.Space,
         features_dim: int = 256,
         normalized_image: bool = False,
-        layout: str = "auto",
-        frame_channels: int | None = None,
-        in_channels: int | None = None,
-        channels_last: bool = True,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            observation_space,
-            IMPALA,
-            features_dim,
-            normalized_image,
-            layout=layout,
-            frame_channels=frame_channels,
-            in_channels=in_channels,
-            channels_last=channels_last,
-        )
+        super().__init__(observation_space, "impala", features_dim, normalized_image, **options)
 
 
 # One class per family member, usable with no argument:
 # policy_kwargs=dict(features_extractor_class=MNv4NanoExtractor).
 class MNv4NanoExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``variant="nano"`` (``conv_small_050``)."""
+    """:class:`MobileNetV4Extractor` with ``encoder="nano"`` (``conv_small_050``)."""
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "nano", features_dim, **kwargs)
 
 
 class MNv4NanoRLExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``variant="nano_rl"`` (nano behind a patchify stem)."""
+    """:class:`MobileNetV4Extractor` with ``encoder="nano_rl"`` (nano behind a patchify stem)."""
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "nano_rl", features_dim, **kwargs)
 
 
 class MNv4SmallExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``variant="small"`` (``conv_small``)."""
+    """:class:`MobileNetV4Extractor` with ``encoder="small"`` (``conv_small``)."""
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "small", features_dim, **kwargs)
 
 
 class MNv4MediumExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``variant="medium"`` (``conv_medium``)."""
+    """:class:`MobileNetV4Extractor` with ``encoder="medium"`` (``conv_medium``)."""
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "medium", features_dim, **kwargs)
 
 
 class MNv4LargeExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``variant="large"`` (``conv_large``)."""
+    """:class:`MobileNetV4Extractor` with ``encoder="large"`` (``conv_large``)."""
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "large", features_dim, **kwargs)
 
 
 class MNv4HybridMediumExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``variant="hybrid_medium"``."""
+    """:class:`MobileNetV4Extractor` with ``encoder="hybrid_medium"``."""
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "hybrid_medium", features_dim, **kwargs)
 
 
 class MNv4HybridLargeExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``variant="hybrid_large"``."""
+    """:class:`MobileNetV4Extractor` with ``encoder="hybrid_large"``."""
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
         super().__init__(observation_space, "hybrid_large", features_dim, **kwargs)
@@ -340,7 +358,7 @@ class MobileNetV4CombinedExtractor(BaseFeaturesExtractor):
 
     Args:
         observation_space: a ``Dict`` space.
-        variant: the MobileNetV4 variant of every image encoder.
+        encoder: the encoder of every image key (a registry name).
         cnn_output_dim: ``features_dim`` of each image encoder.
         normalized_image: float image keys already hold values in ``[0, 1]``.
         image_keys: the keys to encode as images; default: every 3-D or 4-D ``Box`` that is
@@ -352,12 +370,14 @@ class MobileNetV4CombinedExtractor(BaseFeaturesExtractor):
     def __init__(
         self,
         observation_space: spaces.Space,
-        variant: str = "nano",
+        encoder: str = "nano",
         cnn_output_dim: int = 256,
         normalized_image: bool = False,
         image_keys: list[str] | None = None,
+        variant: str | None = None,
         **extractor_kwargs: Any,
     ) -> None:
+        encoder = renamed_keyword(variant, encoder, "variant", "encoder", type(self).__name__)
         if not isinstance(observation_space, spaces.Dict):
             raise TypeError(
                 f"MobileNetV4CombinedExtractor needs a gymnasium.spaces.Dict space, got "
@@ -388,7 +408,7 @@ class MobileNetV4CombinedExtractor(BaseFeaturesExtractor):
             if key in self.image_keys:
                 extractors[key] = MobileNetV4Extractor(
                     sub,
-                    variant,
+                    encoder,
                     cnn_output_dim,
                     normalized_image=normalized_image,
                     **extractor_kwargs,

@@ -1,4 +1,4 @@
-"""``policy_kwargs`` for SB3 algorithms with a MobileNetV4 encoder."""
+"""``policy_kwargs`` for SB3 algorithms with any encoder of the registry, or SB3's NatureCNN."""
 
 from __future__ import annotations
 
@@ -6,91 +6,68 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from ..encoders import ENCODERS, IMPALA
-from .extractors import ImpalaCNN, MobileNetV4CombinedExtractor, MobileNetV4Extractor, default_norm
+from .._compat import renamed_keyword
+from ..encoders import resolve_options
+from ..registry import get_encoder, list_encoders
+from .augmented import AugmentedNatureCNN
+from .extractors import EncoderExtractor, MobileNetV4CombinedExtractor, MobileNetV4Extractor
 
-__all__ = ["ALGOS", "SB3_ENCODERS", "encoder_policy_kwargs", "load_model", "mnv4_policy_kwargs"]
+__all__ = [
+    "ALGOS",
+    "ALGO_HEADS",
+    "encoder_policy_kwargs",
+    "load_model",
+    "mnv4_policy_kwargs",
+    "sb3_encoders",
+]
 
-#: Encoder names for SB3: SB3's own NatureCNN as ``"nature"``, then :data:`mnv4_rl.encoders.ENCODERS`.
-SB3_ENCODERS = ("nature", *ENCODERS)
+NATURE = "nature"
 
 # The head each algorithm gets on top of the features, when not overridden.
 # PPO/A2C/DQN/QR-DQN: what SB3 gives NatureCNN (only the final linear layers), so the encoder is
 # compared with NatureCNN like for like (any other extractor class gets [64, 64] by default).
 # SAC: SB3's own SAC default [256, 256]; its critic concatenates features and action, and a
 # Q-function that is linear in the action cannot represent continuous-control values.
-ALGOS: dict[str, dict[str, Any]] = {
+ALGO_HEADS: dict[str, dict[str, Any]] = {
     "ppo": {"net_arch": []},
     "a2c": {"net_arch": []},
     "dqn": {"net_arch": []},
     "qrdqn": {"net_arch": []},
     "sac": {"net_arch": [256, 256]},
 }
+#: The SB3 / sb3-contrib algorithms these helpers know.
+ALGOS = tuple(ALGO_HEADS)
 _ALIASES = {"qr-dqn": "qrdqn", "qr_dqn": "qrdqn"}
-_EXTRACTOR_OPTIONS = set(inspect.signature(MobileNetV4Extractor.__init__).parameters) - {
-    "self",
-    "observation_space",
-    "model_kwargs",
-} | {"drop_rate", "drop_path_rate", "channels_last", "image_keys"}
+# Extractor keywords (everything else is a policy keyword).
+_RESOLVED = set(inspect.signature(resolve_options).parameters) - {
+    "observation_space", "encoder", "features_dim", "scaled_by_framework", "model_kwargs",
+}  # fmt: skip
+_EXTRACTOR_OPTIONS = _RESOLVED | {"normalized_image", "compile", "image_keys"}
 
 
-def mnv4_policy_kwargs(
-    variant: str = "nano",
-    algo: str = "ppo",
-    pretrained: bool | str | Path | dict | None = None,
-    features_dim: int = 512,
-    dict_observations: bool = False,
-    **overrides: Any,
-) -> dict[str, Any]:
-    """``policy_kwargs`` that put a MobileNetV4 encoder into an SB3 (or sb3-contrib) algorithm.
+def sb3_encoders() -> tuple[str, ...]:
+    """Every encoder name SB3 accepts now: NatureCNN as ``"nature"``, then the registry's names
+    and aliases (:func:`mnv4_rl.list_encoders`), including encoders registered since import."""
+    return (NATURE, *list_encoders(aliases=True))
 
-    Use with ``"CnnPolicy"`` (``"MultiInputPolicy"`` with ``dict_observations=True``)::
 
-        PPO("CnnPolicy", env, policy_kwargs=mnv4_policy_kwargs("nano", "ppo"))
-
-    Pretrained weights survive the policy's construction without ``ortho_init=False``: the
-    extractor's ``apply`` keeps SB3's orthogonal init away from the backbone (only the projection
-    and SB3's heads get it, as with NatureCNN).
-
-    Args:
-        variant: a :func:`mnv4_rl.create_model` name (``"nano"``, ``"small"``...).
-        algo: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"`` or ``"sac"``: picks the default
-            ``net_arch`` (see :data:`ALGOS`).
-        pretrained: the extractor's ``pretrained`` (``True``, a hub id, a file, a state dict).
-        features_dim: the encoder's output width (``cnn_output_dim`` per image key for Dict spaces).
-        dict_observations: use :class:`MobileNetV4CombinedExtractor` (Dict observation spaces).
-        **overrides: extractor options (``norm``, ``normalized_image``, ``layout``,
-            ``frame_channels``, ``in_channels``, ``drop_path_rate``...) go to
-            ``features_extractor_kwargs``; anything else (``net_arch``, ``ortho_init``,
-            ``share_features_extractor``, ``optimizer_kwargs``...) is a policy keyword.
-
-    Raises:
-        ValueError: an unknown ``algo`` (the message lists the known ones).
-    """
-    key = _algo_key(algo)
-    extractor_kwargs: dict[str, Any] = {"variant": variant, "pretrained": pretrained}
-    if dict_observations:
-        extractor_class: type = MobileNetV4CombinedExtractor
-        extractor_kwargs["cnn_output_dim"] = features_dim
-    else:
-        extractor_class = MobileNetV4Extractor
-        extractor_kwargs["features_dim"] = features_dim
-    extractor_kwargs.update(overrides.pop("features_extractor_kwargs", {}))
-    for name in [n for n in overrides if n in _EXTRACTOR_OPTIONS]:
-        extractor_kwargs[name] = overrides.pop(name)
-    return {
-        "features_extractor_class": extractor_class,
-        "features_extractor_kwargs": extractor_kwargs,
-        **ALGOS[key],
-        **overrides,
-    }
+def __getattr__(name: str) -> Any:
+    if name == "SB3_ENCODERS":  # read live, so registered encoders are in it
+        return sb3_encoders()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _algo_key(algo: str) -> str:
     key = _ALIASES.get(algo.lower(), algo.lower())
-    if key not in ALGOS:
+    if key not in ALGO_HEADS:
         raise ValueError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
     return key
+
+
+def _is_extractor_option(name: str) -> bool:
+    return name in _EXTRACTOR_OPTIONS or any(
+        name in get_encoder(e).options for e in list_encoders()
+    )
 
 
 def encoder_policy_kwargs(
@@ -98,54 +75,115 @@ def encoder_policy_kwargs(
     algo: str = "ppo",
     pretrained: bool | str | Path | dict | None = None,
     features_dim: int | None = None,
-    **extractor_kwargs: Any,
+    dict_observations: bool = False,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """``policy_kwargs`` for SB3's ``CnnPolicy`` with any encoder of :data:`SB3_ENCODERS`.
+    """``policy_kwargs`` that put any encoder into an SB3 (or sb3-contrib) algorithm.
 
-    ``"nature"`` is SB3's NatureCNN as SB3 ships it (``{}``: nothing to change, or its
-    ``features_dim``); ``"impala"`` is :class:`ImpalaCNN` (256 features by default, the paper's);
-    every other name goes to :func:`mnv4_policy_kwargs`. The heads are SB3's defaults for NatureCNN
-    (:data:`ALGOS`), so only the encoder differs between names.
+    Use with ``"CnnPolicy"`` (``"MultiInputPolicy"`` with ``dict_observations=True``)::
+
+        PPO("CnnPolicy", env, policy_kwargs=encoder_policy_kwargs("nano", "ppo"))
+
+    ``"nature"`` is SB3's NatureCNN as SB3 ships it (``{}``: nothing to change; with ``augment``,
+    :class:`~mnv4_rl.sb3.augmented.AugmentedNatureCNN`); every other name is an entry of the
+    registry (:func:`mnv4_rl.list_encoders`) in :class:`~mnv4_rl.sb3.EncoderExtractor`. The heads
+    are SB3's defaults for NatureCNN (:data:`ALGO_HEADS`), so only the encoder differs between
+    names. Pretrained weights survive the policy's construction: the extractor keeps SB3's
+    orthogonal init away from a pretrained backbone.
 
     Args:
-        encoder: a name of :data:`SB3_ENCODERS` (or any :func:`mnv4_rl.create_model` name).
-        algo: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"`` or ``"sac"``.
-        pretrained: MobileNetV4 only.
-        features_dim: the encoder's output width; ``None``: 512 (256 for IMPALA-CNN).
-        **extractor_kwargs: extractor options (``norm``, ``layout``...).
+        encoder: ``"nature"`` or a registry name or alias (``"nano"``, ``"impala"``...).
+        algo: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"`` or ``"sac"`` (picks the head).
+        pretrained: the encoder's ``pretrained`` (``True``, a tag, a hub id, a file, a state dict).
+        features_dim: the encoder's output width; ``None``: the entry's default (512; IMPALA-CNN
+            256); ``cnn_output_dim`` per image key for Dict spaces.
+        dict_observations: use :class:`~mnv4_rl.sb3.MobileNetV4CombinedExtractor` (Dict spaces).
+        **overrides: extractor options (``norm``, ``layout``, ``augment``, ``pad``,
+            ``frame_channels``, ``drop_path_rate``...) go to ``features_extractor_kwargs``;
+            anything else (``net_arch``, ``ortho_init``, ``optimizer_kwargs``...) is a policy
+            keyword.
+
+    Raises:
+        ValueError: an unknown encoder or algo (the message lists the known ones), or pretrained
+            weights for an encoder without them.
     """
     key = _algo_key(algo)
-    if encoder in ("nature", IMPALA):
+    extractor_kwargs: dict[str, Any] = dict(overrides.pop("features_extractor_kwargs", {}))
+    for name in [n for n in overrides if _is_extractor_option(n)]:
+        extractor_kwargs[name] = overrides.pop(name)
+    if encoder == NATURE:
         if pretrained:
-            raise ValueError(f"{encoder!r} has no pretrained weights; drop pretrained")
-        kwargs = dict(extractor_kwargs)
+            raise ValueError(
+                "'nature' (SB3's NatureCNN) has no pretrained weights; drop pretrained"
+            )
+        if dict_observations:
+            raise ValueError("for Dict spaces with NatureCNN use SB3's own MultiInputPolicy")
         if features_dim is not None:
-            kwargs["features_dim"] = features_dim
-        if encoder == "nature":
-            if not kwargs:
-                return {}  # SB3's own default: NatureCNN, 512 features, its default heads
-            from stable_baselines3.common.torch_layers import NatureCNN
-
-            return {
-                "features_extractor_class": NatureCNN,
-                "features_extractor_kwargs": kwargs,
-                **ALGOS[key],
-            }
+            extractor_kwargs["features_dim"] = features_dim
+        augmented = extractor_kwargs.get("augment") not in (None, "none")
+        if not extractor_kwargs and not overrides:
+            return {}  # SB3's own default: NatureCNN, 512 features, its default heads
+        extractor_class = AugmentedNatureCNN if augmented else _nature_cnn()
         return {
-            "features_extractor_class": ImpalaCNN,
-            "features_extractor_kwargs": kwargs,
-            **ALGOS[key],
+            "features_extractor_class": extractor_class,
+            "features_extractor_kwargs": extractor_kwargs,
+            **ALGO_HEADS[key],
+            **overrides,
         }
-    return mnv4_policy_kwargs(encoder, key, pretrained, features_dim or 512, **extractor_kwargs)
+    entry = get_encoder(encoder)  # a misspelt name fails now, listing the known ones
+    if pretrained and not entry.weights:
+        entry.checkpoint()  # raises: no weights for this encoder
+    extractor_kwargs = {"encoder": encoder, "pretrained": pretrained, **extractor_kwargs}
+    width = features_dim or entry.features_dim
+    if dict_observations:
+        extractor_class: type = MobileNetV4CombinedExtractor
+        extractor_kwargs["cnn_output_dim"] = width
+    else:
+        extractor_class = EncoderExtractor
+        extractor_kwargs["features_dim"] = width
+    return {
+        "features_extractor_class": extractor_class,
+        "features_extractor_kwargs": extractor_kwargs,
+        **ALGO_HEADS[key],
+        **overrides,
+    }
 
 
-def _without_pretrained(extractor_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The same extractor, built without reading its checkpoint: pretrained's effects made explicit."""
+def _nature_cnn() -> type:
+    from stable_baselines3.common.torch_layers import NatureCNN
+
+    return NatureCNN
+
+
+def mnv4_policy_kwargs(
+    encoder: str = "nano",
+    algo: str = "ppo",
+    pretrained: bool | str | Path | dict | None = None,
+    features_dim: int = 512,
+    dict_observations: bool = False,
+    variant: str | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """:func:`encoder_policy_kwargs` with :class:`~mnv4_rl.sb3.MobileNetV4Extractor` (the class
+    earlier versions saved in SB3 zips) and a 512-wide encoder by default.
+
+    ``variant=`` is the old name of ``encoder=`` (deprecated).
+    """
+    encoder = renamed_keyword(variant, encoder, "variant", "encoder", "mnv4_policy_kwargs")
+    kwargs = encoder_policy_kwargs(
+        encoder, algo, pretrained, features_dim, dict_observations, **overrides
+    )
+    if kwargs["features_extractor_class"] is EncoderExtractor:
+        kwargs["features_extractor_class"] = MobileNetV4Extractor
+    return kwargs
+
+
+def _without_weights(extractor_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The same extractor, built with everything its pretrained weights imply (norm, input
+    statistics) but without reading them."""
     kwargs = dict(extractor_kwargs)
-    pretrained = kwargs.pop("pretrained", None)
-    if pretrained:
-        kwargs["norm"] = kwargs.get("norm") or default_norm(pretrained)
-        kwargs["input_norm"] = True if kwargs.get("input_norm") is None else kwargs["input_norm"]
+    if kwargs.get("pretrained"):
+        kwargs["load_weights"] = False
     return kwargs
 
 
@@ -154,8 +192,8 @@ def load_model(algo: type, path: str | Path, **kwargs: Any) -> Any:
 
     SB3 rebuilds the policy from its saved ``policy_kwargs`` before loading the saved weights, so
     a plain ``PPO.load`` reads the ``pretrained`` checkpoint once more, and fails where that file is
-    gone; its weights would be overwritten anyway. This loads with ``pretrained=None`` and the
-    norm and input normalisation that ``pretrained`` implied, so only the saved weights are used.
+    gone; its weights would be overwritten anyway. This builds the extractor with
+    ``load_weights=False`` (same norm, same input statistics), so only the saved weights are used.
 
     Args:
         algo: the algorithm class (``PPO``, ``DQN``, ``QRDQN``...).
@@ -167,7 +205,7 @@ def load_model(algo: type, path: str | Path, **kwargs: Any) -> Any:
     data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
     policy_kwargs = dict(data.get("policy_kwargs") or {})
     if "features_extractor_kwargs" in policy_kwargs:
-        policy_kwargs["features_extractor_kwargs"] = _without_pretrained(
+        policy_kwargs["features_extractor_kwargs"] = _without_weights(
             policy_kwargs["features_extractor_kwargs"]
         )
     custom = {**kwargs.pop("custom_objects", {}), "policy_kwargs": policy_kwargs}

@@ -7,15 +7,24 @@ with that encoder's ``policy_kwargs``::
 
     python -m rl_zoo3.train --algo ppo --env BreakoutNoFrameskip-v4 -conf mnv4_rl.zoo.ppo_nano
 
+The modules are made on import for every algorithm of :data:`ATARI` and every encoder SB3 takes
+(NatureCNN as ``nature``, and each name and alias of the registry, :func:`mnv4_rl.list_encoders`),
+so an encoder added to the registry has its configs with no file to write. A module
+``mnv4_rl.zoo.<algo>_<encoder>_shift`` adds DrQ's random shift (``augment="shift"``).
+
 :data:`ATARI` is also where the examples and the benchmark take their defaults from.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
 from typing import Any
 
-__all__ = ["ALGOS", "ATARI", "ENCODERS", "hyperparams_for", "schedule_start"]
+__all__ = ["ALGOS", "ATARI", "config_modules", "encoders", "hyperparams_for", "schedule_start"]
 
 #: rl-zoo3 2.9.2's ``hyperparams/<algo>.yml``, key ``atari``, value for value. Schedules keep the
 #: zoo's strings (``"lin_2.5e-4"``: linear decay from 2.5e-4 to 0); rl-zoo3 parses them itself.
@@ -72,9 +81,33 @@ ATARI: dict[str, dict[str, Any]] = {
     },
 }
 
+#: The algorithms with rl-zoo Atari settings, hence config modules.
 ALGOS = tuple(ATARI)
-#: The encoders with a config module each (``mnv4_rl.zoo.<algo>_<encoder>``).
-ENCODERS = ("nature", "impala", "nano", "nano_rl", "small", "medium")
+#: The suffix of the config modules with DrQ's random shift.
+SHIFT = "_shift"
+
+
+def encoders() -> tuple[str, ...]:
+    """The encoders with config modules: every name SB3 takes (:func:`mnv4_rl.sb3.sb3_encoders`)."""
+    from ..sb3 import sb3_encoders
+
+    return sb3_encoders()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ENCODERS":  # read live: encoders registered since import have configs too
+        return encoders()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def config_modules() -> list[str]:
+    """Every config module name, ``mnv4_rl.zoo.<algo>_<encoder>[_shift]``."""
+    return [
+        f"{__name__}.{algo}_{encoder}{shift}"
+        for algo in ALGOS
+        for encoder in encoders()
+        for shift in ("", SHIFT)
+    ]
 
 
 def schedule_start(value: float | str) -> float:
@@ -87,11 +120,16 @@ def schedule_start(value: float | str) -> float:
     return float(value)
 
 
-def hyperparams_for(algo: str, encoder: str) -> dict[str, dict[str, Any]]:
+def hyperparams_for(
+    algo: str, encoder: str, augment: str | None = None
+) -> dict[str, dict[str, Any]]:
     """The ``hyperparams`` dict of ``mnv4_rl.zoo.<algo>_<encoder>``: ``{"atari": {...}}``.
 
     rl-zoo's Atari settings for ``algo`` with ``encoder``'s ``policy_kwargs`` from
     :func:`mnv4_rl.sb3.encoder_policy_kwargs` (merged with the zoo's own, e.g. A2C's RMSprop).
+    With ``augment``, the encoder augments its training inputs, and DQN / QR-DQN use the DrQ
+    policy whose target network shifts the next observations too
+    (:func:`mnv4_rl.sb3.augmented.drq_policy`).
     """
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 
@@ -105,7 +143,47 @@ def hyperparams_for(algo: str, encoder: str) -> dict[str, dict[str, Any]]:
     policy_kwargs = settings.pop("policy_kwargs", {})
     if policy_kwargs.get("optimizer_class") == "RMSpropTFLike":
         policy_kwargs["optimizer_class"] = RMSpropTFLike
-    policy_kwargs.update(encoder_policy_kwargs(encoder, algo))
+    options = {"augment": augment} if augment else {}
+    policy_kwargs.update(encoder_policy_kwargs(encoder, algo, **options))
     if policy_kwargs:
         settings["policy_kwargs"] = policy_kwargs
+    if augment:
+        from ..sb3.augmented import drq_policy
+
+        settings["policy"] = drq_policy(algo)
     return {"atari": settings}
+
+
+class _ConfigModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Makes ``mnv4_rl.zoo.<algo>_<encoder>[_shift]`` on import, for rl-zoo3's ``-conf``."""
+
+    @staticmethod
+    def _parse(fullname: str) -> tuple[str, str, str | None] | None:
+        package, _, name = fullname.rpartition(".")
+        if package != __name__:
+            return None
+        algo, _, encoder = name.partition("_")
+        augment = None
+        if encoder.endswith(SHIFT):
+            encoder, augment = encoder[: -len(SHIFT)], "shift"
+        if algo not in ATARI or encoder not in encoders():
+            return None
+        return algo, encoder, augment
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if self._parse(fullname) is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, origin="mnv4_rl.zoo")
+
+    def create_module(self, spec: Any) -> ModuleType | None:
+        return None  # the default module
+
+    def exec_module(self, module: ModuleType) -> None:
+        algo, encoder, augment = self._parse(module.__name__)
+        extra = f" with {augment} augmentation" if augment else ""
+        module.__doc__ = f"rl-zoo3 config: {algo} on Atari with the {encoder!r} encoder{extra}."
+        module.hyperparams = hyperparams_for(algo, encoder, augment)
+
+
+if not any(isinstance(finder, _ConfigModules) for finder in sys.meta_path):
+    sys.meta_path.append(_ConfigModules())

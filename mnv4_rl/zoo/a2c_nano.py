@@ -1,5 +1,0 @@
-"""rl-zoo3 config: A2C on Atari with the ``nano`` encoder (``-conf mnv4_rl.zoo.a2c_nano``)."""
-
-from mnv4_rl.zoo import hyperparams_for
-
-hyperparams = hyperparams_for("a2c", "nano")

@@ -1,5 +1,0 @@
-"""rl-zoo3 config: A2C on Atari with the ``nature`` encoder (``-conf mnv4_rl.zoo.a2c_nature``)."""
-
-from mnv4_rl.zoo import hyperparams_for
-
-hyperparams = hyperparams_for("a2c", "nature")

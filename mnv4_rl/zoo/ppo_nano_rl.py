@@ -1,5 +1,0 @@
-"""rl-zoo3 config: PPO on Atari with the ``nano_rl`` encoder (``-conf mnv4_rl.zoo.ppo_nano_rl``)."""
-
-from mnv4_rl.zoo import hyperparams_for
-
-hyperparams = hyperparams_for("ppo", "nano_rl")
