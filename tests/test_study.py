@@ -304,6 +304,10 @@ def test_carracing_run_by_hand_with_pretrained_nano_and_appearance(tmp_path: Pat
         "ppo_64_steps.json", "ppo_64_steps.zip", "ppo_64_steps_vecnormalize.pkl",
     ]  # fmt: skip
     assert train_run(config) == {"status": "done"}  # finished: skipped
+    # The same encoder frozen: frames -> VecFrozenEncoder -> stacked features -> an MLP policy.
+    frozen = {**config, "run": {**config["run"], "encoder": f"frozen:nano@pretrained={weights}"}}
+    result = train_run({**frozen, "timesteps": 32})
+    assert result["timesteps"] == 32 and result["appearance_return_mean"] is not None
 
 
 def _study(runs: Path, *extra: str) -> list[str]:
@@ -327,7 +331,9 @@ def test_tune_study_stops_and_restores(tmp_path: Path) -> None:
     deadline = time.time() + 120
     try:
         while time.time() < deadline and first.poll() is None:
-            if done0.exists() and list(runs.glob("_tune/*/*seed_1*/checkpoint_*/*.zip")):
+            if done0.exists() and list(
+                runs.glob("_tune/*/ppo_Breakout_nature_s1/checkpoint_*/*.zip")
+            ):
                 break
             time.sleep(0.5)
         else:

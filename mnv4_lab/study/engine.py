@@ -21,12 +21,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from .grid import RunSpec
 
 __all__ = ["TUNE_FOLDER", "experiment_name", "run_study"]
 
 #: The folder under the runs folder that holds Tune's experiments (checkpoints included).
 TUNE_FOLDER = "_tune"
+
+
+def _trial_name(trial: Any) -> str:
+    """A trial's name and folder: its run's folder name (``ppo_Breakout_nano_s0``)."""
+    return RunSpec(**trial.config["run"]).name
 
 
 def experiment_name(runs: list[RunSpec], timesteps: int, overrides: dict[str, Any]) -> str:
@@ -69,8 +75,11 @@ def run_study(
     Returns:
         ``{run name: "trained" | "failed: <error>" | "not finished"}``.
     """
-    import ray
-    from ray import tune
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise UsageError("mnv4-rl-study run needs Ray Tune: pip install 'mnv4_rl[rllib]'") from None
 
     from .trial import tune_trial
 
@@ -79,6 +88,8 @@ def run_study(
     overrides = dict(overrides or {})
     # A trial runs in its own worker; one torch thread per CPU it holds.
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+    # A checkpoint per 50k steps is rare; Tune's warning about frequent snapshots is for tests.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
         ray.init(
             address=address,
@@ -110,7 +121,11 @@ def run_study(
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
-            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or None),
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=max_concurrent or None,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+            ),
             run_config=tune.RunConfig(
                 name=name,
                 storage_path=str(storage),
