@@ -380,6 +380,14 @@ register_encoder(
     options=("channels_last",),
 )
 
+register_encoder(
+    "impala_x4",
+    _impala(tuple(4 * c for c in IMPALA_CHANNELS)),
+    description="IMPALA-CNN at 4x width (64-128-128), as BBF scaled it (Schwarzer et al. 2023)",
+    features_dim=256,
+    options=("channels_last",),
+)
+
 #: The default checkpoint of each MobileNetV4 variant with weights (all tags: ``entry.weights``).
 PRETRAINED: dict[str, PretrainedConfig] = {
     entry.name: entry.weights[0] for entry in _REGISTRY.values() if entry.weights
