@@ -35,6 +35,7 @@ __all__ = [
     "make_augmentation",
     "random_shift",
     "set_augmentation_mode",
+    "strip_augmentations",
 ]
 
 #: DrQ's pad for 84x84 frames.
@@ -136,6 +137,27 @@ def set_augmentation_mode(module: nn.Module, mode: bool) -> int:
     for augmentation in found:
         augmentation.train(mode)
     return len(found)
+
+
+def strip_augmentations(module: nn.Module) -> int:
+    """Replace every :class:`Augmentation` inside ``module`` with ``nn.Identity``, in place.
+
+    For exported and inference-only programs: they must never augment, whatever mode someone
+    later puts them in. The state dict does not change (augmentations hold nothing in it).
+
+    Args:
+        module: any module tree (changed in place).
+
+    Returns:
+        The number of augmentation modules replaced.
+    """
+    replaced = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Augmentation):
+                setattr(parent, name, nn.Identity())
+                replaced += 1
+    return replaced
 
 
 class RandomShift(Augmentation):
