@@ -39,7 +39,7 @@ def adam_lrs(monkeypatch) -> list[list[tuple[float, int]]]:
     original = torch.optim.Adam.step
 
     def recording(self, *args, **kwargs):
-        calls.append([(g["lr"], len(g["params"])) for g in self.param_groups])
+        calls.append([(float(g["lr"]), len(g["params"])) for g in self.param_groups])
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.Adam, "step", recording)
@@ -168,3 +168,52 @@ def test_bad_scales_and_policies_without_an_encoder_are_named() -> None:
     assert lr_scaled(torch.optim.Adam) is LRScaledAdam and lr_scaled(LRScaledAdam) is LRScaledAdam
     other = lr_scaled(torch.optim.Adagrad)
     assert issubclass(other, torch.optim.Adagrad) and lr_scaled(torch.optim.Adagrad) is other
+
+
+def test_rllib_ppo_learner_holds_the_scale_through_its_lr_schedule(checkpoint, adam_lrs) -> None:
+    """A tiny PPO on a local Ray (local learner and env runner: the recording sees its steps)."""
+    import ray
+    from helpers import PixelEnvForRLlib
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    from mnv4_rl.rllib import mnv4_module_spec
+    from mnv4_rl.rllib.lr_scale import ScaledLRPPOTorchLearner
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            algo = (
+                PPOConfig()
+                .environment(PixelEnvForRLlib, env_config={})
+                .env_runners(num_env_runners=0, rollout_fragment_length=32)
+                .training(
+                    train_batch_size_per_learner=32,
+                    minibatch_size=16,
+                    num_epochs=1,
+                    lr=[[0, 1e-3], [64, 1e-4]],  # RLlib's piecewise schedule over env steps
+                )
+                .learners(
+                    learner_class=ScaledLRPPOTorchLearner,
+                    learner_config_dict={"encoder_lr_scale": SCALE},
+                )
+                .rl_module(
+                    rl_module_spec=mnv4_module_spec("nano", pretrained=checkpoint, features_dim=8)
+                )
+                .debugging(seed=0)
+                .build_algo()
+            )
+        for _ in range(3):
+            algo.train()
+        module = algo.get_module()
+        n_encoder = len(list(module.encoder.backbone.parameters()))
+        algo.stop()
+    finally:
+        ray.shutdown()
+    assert len(adam_lrs) >= 3
+    head_rates = set()
+    for groups in adam_lrs:
+        (enc_lr, enc_n), (head_lr, _) = groups
+        assert enc_n == n_encoder and enc_lr == pytest.approx(SCALE * head_lr, rel=1e-6)
+        head_rates.add(round(head_lr, 12))
+    assert len(head_rates) >= 2  # the schedule moved the rate
