@@ -290,8 +290,9 @@ class OptionsRecord(nn.Module):
         text = json.dumps(options.record(), sort_keys=True)
         self.register_buffer("options", torch.tensor(list(text.encode()), dtype=torch.uint8))
 
-    def saved(self, tensor: torch.Tensor) -> dict[str, Any]:
-        """Decode a saved record."""
+    @staticmethod
+    def saved(tensor: torch.Tensor) -> dict[str, Any]:
+        """Decode a saved record (the ``uint8`` tensor of a state dict)."""
         return json.loads(bytes(tensor.cpu().tolist()).decode())
 
     def _load_from_state_dict(

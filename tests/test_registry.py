@@ -217,3 +217,19 @@ def test_register_encoder_refuses_bad_names(tiny_entry) -> None:
         register_encoder("tiny@cnn", build)
     with pytest.raises(ValueError, match="takes no option depth"):
         resolve_options(FRAMES, "tiny_cnn", depth=3)
+
+
+def test_sb3_zips_record_the_encoder_options(tmp_path) -> None:
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from mnv4_rl.encoders import OptionsRecord
+
+    kwargs = encoder_policy_kwargs("nano", "ppo", augment="shift", features_dim=32)
+    model = PPO("CnnPolicy", colour_vec_env("chw"), n_steps=16, batch_size=16, policy_kwargs=kwargs)
+    model.save(tmp_path / "model")
+    _, params, _ = load_from_zip_file(tmp_path / "model.zip")
+    saved = params["policy"]["features_extractor.record.options"]
+    record = OptionsRecord.saved(saved)
+    assert record["encoder"] == "conv_small_050" and record["augment"] == "shift"
+    assert record["frames"] == ["chw", 2, 3, 48, 48] and record["features_dim"] == 32
+    assert PPO.load(tmp_path / "model.zip").policy.features_extractor.options.augment == "shift"
