@@ -178,3 +178,17 @@ class PixelEnvForRLlib(gym.Wrapper):
         if stack:
             env = FrameStackObservation(env, stack)
         super().__init__(env)
+
+
+def policy_scores(model, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A PPO or DQN model's deterministic actions and scores (logits or Q-values) for ``obs``, in
+    eval mode: what a saved and reloaded model must reproduce."""
+    actions, _ = model.predict(obs, deterministic=True)
+    with torch.no_grad():
+        tensor = model.policy.obs_to_tensor(obs)[0]
+        model.policy.set_training_mode(False)
+        if hasattr(model, "q_net"):
+            scores = model.q_net(tensor)
+        else:
+            scores = model.policy.get_distribution(tensor).distribution.logits
+    return actions, scores.numpy()

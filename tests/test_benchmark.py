@@ -31,13 +31,7 @@ from mnv4_rl.sb3 import EncoderExtractor
 SPACE = spaces.Box(0, 255, (4, 84, 84), dtype="uint8")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a busy 2-core CI machine, two threads spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_median_and_ratio_on_known_numbers() -> None:

@@ -16,23 +16,18 @@ DATA = Path(__file__).parent / "data" / "legacy_sb3"
 LOAD = """
 import sys
 import numpy as np
-import torch
 from stable_baselines3 import DQN, PPO
 
 name, data = sys.argv[1], sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+from helpers import policy_scores
+
 algo = {"ppo": PPO, "dqn": DQN}[name]
 model = algo.load(f"{data}/{name}_custom.zip", device="cpu")
 expected = np.load(f"{data}/{name}_expected.npz")
-actions, _ = model.predict(expected["obs"], deterministic=True)
-with torch.no_grad():
-    tensor = model.policy.obs_to_tensor(expected["obs"])[0]
-    model.policy.set_training_mode(False)
-    if name == "ppo":
-        scores = model.policy.get_distribution(tensor).distribution.logits
-    else:
-        scores = model.q_net(tensor)
+actions, scores = policy_scores(model, expected["obs"])
 np.testing.assert_array_equal(actions, expected["actions"])
-np.testing.assert_allclose(scores.numpy(), expected["scores"], rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(scores, expected["scores"], rtol=1e-5, atol=1e-6)
 extractor = model.policy.features_extractor if name == "ppo" else model.q_net.features_extractor
 print(type(extractor).__module__, type(extractor).__name__)
 """
@@ -41,7 +36,10 @@ print(type(extractor).__module__, type(extractor).__name__)
 @pytest.mark.parametrize("name", ["ppo", "dqn"])
 def test_zips_saved_before_the_refactor_load_and_act_the_same(name: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", LOAD, name, str(DATA)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", LOAD, name, str(DATA), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["mnv4_rl.sb3.extractors", "MobileNetV4Extractor"]

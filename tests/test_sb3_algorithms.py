@@ -11,13 +11,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import ale_py
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import ColourEnv, colour_vec_env, timm_checkpoint
+from helpers import ColourEnv, colour_vec_env, policy_scores, timm_checkpoint
 from sb3_contrib import QRDQN
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.env_util import make_atari_env
@@ -165,26 +166,21 @@ LOAD_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    import torch
     from stable_baselines3 import DQN, PPO
     from mnv4_rl.sb3 import load_model
 
-    algo_name, path, obs_path, out_path, loader = sys.argv[1:]
+    algo_name, path, obs_path, out_path, loader, tests = sys.argv[1:]
+    sys.path.insert(0, tests)
+    from helpers import policy_scores
+
     algo = {"PPO": PPO, "DQN": DQN}[algo_name]
     if loader == "load_model":
         model = load_model(algo, path, device="cpu")
     else:
         model = algo.load(path, device="cpu")
-    obs = np.load(obs_path)
-    actions, _ = model.predict(obs, deterministic=True)
-    with torch.no_grad():
-        tensor = model.policy.obs_to_tensor(obs)[0]
-        if algo_name == "PPO":
-            scores = model.policy.get_distribution(tensor).distribution.logits
-        else:
-            scores = model.q_net(tensor)
+    actions, scores = policy_scores(model, np.load(obs_path))
     policy = model.q_net if algo_name == "DQN" else model.policy
-    np.savez(out_path, actions=actions, scores=scores.numpy(),
+    np.savez(out_path, actions=actions, scores=scores,
              cls=type(policy.features_extractor).__module__)
     """
 )
@@ -220,18 +216,11 @@ def test_save_and_load_in_a_fresh_process(algo, layout, extra, loader, tmp_path)
 
     obs = np.stack([env.observation_space.sample() for _ in range(6)])
     np.save(tmp_path / "obs.npy", obs)
-    actions, _ = model.predict(obs, deterministic=True)
-    with torch.no_grad():
-        tensor = model.policy.obs_to_tensor(obs)[0]
-        model.policy.set_training_mode(False)
-        if algo is PPO:
-            scores = model.policy.get_distribution(tensor).distribution.logits
-        else:
-            scores = model.q_net(tensor)
+    actions, scores = policy_scores(model, obs)
     script = tmp_path / "load.py"
     script.write_text(LOAD_SCRIPT)
     out = tmp_path / "loaded.npz"
-    args = [tmp_path / "model.zip", tmp_path / "obs.npy", out, loader]
+    args = [tmp_path / "model.zip", tmp_path / "obs.npy", out, loader, Path(__file__).parent]
     subprocess.run(
         [sys.executable, str(script), algo.__name__, *map(str, args)],
         check=True,
@@ -241,7 +230,7 @@ def test_save_and_load_in_a_fresh_process(algo, layout, extra, loader, tmp_path)
     loaded = np.load(out)
     assert str(loaded["cls"]) == "mnv4_rl.sb3.extractors"
     np.testing.assert_array_equal(loaded["actions"], actions)
-    np.testing.assert_allclose(loaded["scores"], scores.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(loaded["scores"], scores, rtol=1e-5, atol=1e-5)
 
 
 def test_plain_load_needs_the_pretrained_checkpoint(tmp_path) -> None:

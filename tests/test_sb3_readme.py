@@ -6,18 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from helpers import cache_timm_weights, markdown_code
 
 NANO_WEIGHTS = "timm/mobilenetv4_conv_small_050.e3000_r224_in1k"  # the family table's default
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a busy 2-core machine runs two spinning threads far slower
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_readme_sb3_snippet_runs(tmp_path: Path, monkeypatch, one_thread) -> None:

@@ -1,6 +1,7 @@
 """How the zips beside this file were made: run at commit 7b99903 (before the frames/encoders
-refactor), ``python make_legacy_zips.py OUT_DIR``. ``tests/test_legacy_zips.py`` loads them with
-today's code and checks the saved actions and scores.
+refactor), ``python make_legacy_zips.py OUT_DIR``, with ``tests/helpers.py``'s ``policy_scores``
+(the same actions and scores that commit's copy of this script computed inline).
+``tests/test_legacy_zips.py`` loads them with today's code and checks the saved actions and scores.
 
 Small custom MobileNetV4s keep each zip small; the extractor classes and keyword arguments are
 the ones users save (``MobileNetV4Extractor`` by reference, from ``mnv4_rl.sb3.extractors``).
@@ -17,6 +18,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv
 
 from mnv4_rl.sb3 import mnv4_policy_kwargs
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from helpers import policy_scores  # noqa: E402
 
 TINY = dict(base_channels=8, expanded_channels=16, num_heads=2, hidden_dim_classifier=32)
 out = Path(sys.argv[1])
@@ -41,17 +45,5 @@ for algo, extra, channel_first in ((PPO, {}, True), (DQN, {"norm": "batch"}, Fal
     model.save(out / f"{algo.__name__.lower()}_custom.zip")
     space: spaces.Box = env.observation_space
     obs = np.stack([space.sample() for _ in range(5)])
-    actions, _ = model.predict(obs, deterministic=True)
-    with torch.no_grad():
-        tensor = model.policy.obs_to_tensor(obs)[0]
-        model.policy.set_training_mode(False)
-        if algo is PPO:
-            scores = model.policy.get_distribution(tensor).distribution.logits
-        else:
-            scores = model.q_net(tensor)
-    np.savez(
-        out / f"{algo.__name__.lower()}_expected.npz",
-        obs=obs,
-        actions=actions,
-        scores=scores.numpy(),
-    )
+    actions, scores = policy_scores(model, obs)
+    np.savez(out / f"{algo.__name__.lower()}_expected.npz", obs=obs, actions=actions, scores=scores)
