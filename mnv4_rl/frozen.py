@@ -31,7 +31,14 @@ from .models.mobilenetv4 import MobileNetV4
 from .registry import resolve_encoder, resolve_weights
 from .weights import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["FORMAT", "POOLS", "FeatureStack", "FrozenFrameEncoder", "check_n_stack"]
+__all__ = [
+    "FORMAT",
+    "POOLS",
+    "FeatureStack",
+    "FrozenFrameEncoder",
+    "check_dtype",
+    "check_n_stack",
+]
 
 #: The ``format`` tag of a saved encoder file (see :meth:`FrozenFrameEncoder.state`).
 FORMAT = "mnv4_rl.frozen_encoder/1"
@@ -47,6 +54,17 @@ def check_n_stack(n_stack: object) -> int:
             f"1 = no stacking), got {n_stack!r}"
         )
     return n_stack
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """The features' storage dtype: ``float32`` or ``float16``; anything else is refused."""
+    found = np.dtype(dtype)
+    if found not in (np.dtype(np.float32), np.dtype(np.float16)):
+        raise ValueError(
+            f"dtype must be float32 or float16 (half the replay memory, values rounded to about "
+            f"3 significant digits), got {found}"
+        )
+    return found
 
 
 class _Space:
@@ -405,11 +423,13 @@ class FeatureStack:
         n_envs: number of envs.
         n_stack: vectors kept per env (>= 1).
         dim: width of one vector.
+        dtype: ``float32``, or ``float16`` to halve what a replay buffer stores per transition
+            (:func:`check_dtype`).
     """
 
-    def __init__(self, n_envs: int, n_stack: int, dim: int) -> None:
+    def __init__(self, n_envs: int, n_stack: int, dim: int, dtype: Any = np.float32) -> None:
         self.n_envs, self.n_stack, self.dim = n_envs, check_n_stack(n_stack), dim
-        self.stack = np.zeros((n_envs, n_stack * dim), np.float32)
+        self.stack = np.zeros((n_envs, n_stack * dim), check_dtype(dtype))
 
     def reset(self, features: np.ndarray) -> np.ndarray:
         """Start every env afresh with ``features`` ``(n_envs, dim)``; returns the stacks."""
@@ -442,7 +462,7 @@ class FeatureStack:
         stack[:, :-d] = self.stack[:, d:]  # one copy: shift left by one vector
         ended = {}
         for index, vector in (terminal or {}).items():
-            ended[index] = np.concatenate([stack[index, :-d], vector])
+            ended[index] = np.concatenate([stack[index, :-d], vector.astype(stack.dtype)])
         done = np.asarray(dones, bool)
         if done.any():
             stack[done, :-d] = 0.0

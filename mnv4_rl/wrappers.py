@@ -20,7 +20,7 @@ require("gymnasium", "sb3", "mnv4_rl.wrappers")
 
 import gymnasium as gym  # noqa: E402
 
-from .frozen import FeatureStack, FrozenFrameEncoder, check_n_stack  # noqa: E402
+from .frozen import FeatureStack, FrozenFrameEncoder, check_dtype, check_n_stack  # noqa: E402
 
 __all__ = ["FrozenEncoderObservation"]
 
@@ -30,7 +30,7 @@ class FrozenEncoderObservation(gym.Wrapper):
 
     Each new frame is encoded once (eval mode, no grad, BatchNorm fused once); the last
     ``n_stack`` vectors are kept oldest first, zeros before the episode's first, and start afresh
-    at every ``reset``. The observation space is a 1-D float32 ``Box`` of
+    at every ``reset``. The observation space is a 1-D float32 (or ``dtype``) ``Box`` of
     ``n_stack * features_dim``.
 
     Args:
@@ -44,6 +44,7 @@ class FrozenEncoderObservation(gym.Wrapper):
             unless given.
         layer: ``None`` (pooled pre-logits) or an earlier map (``"stem"``, ``"blocks.<i>"``, ``i``).
         pool: ``"avg"`` or ``"flatten"`` for ``layer``.
+        dtype: ``np.float32`` (default) or ``np.float16`` for the stacked features.
         **encoder_kwargs: :class:`~mnv4_rl.frozen.FrozenFrameEncoder` options.
 
     Raises:
@@ -60,6 +61,7 @@ class FrozenEncoderObservation(gym.Wrapper):
         n_stack: int | None = None,
         layer: str | int | None = None,
         pool: str = "avg",
+        dtype: Any = np.float32,
         **encoder_kwargs: Any,
     ) -> None:
         super().__init__(env)
@@ -87,8 +89,10 @@ class FrozenEncoderObservation(gym.Wrapper):
         self.encoder: FrozenFrameEncoder = encoder
         self.n_stack = check_n_stack(n_stack if n_stack is not None else (saved_stack or 1))
         dim = encoder.features_dim
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.n_stack * dim,), np.float32)
-        self._stack = FeatureStack(1, self.n_stack, dim)
+        self.dtype = check_dtype(dtype)
+        shape = (self.n_stack * dim,)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape, self.dtype)
+        self._stack = FeatureStack(1, self.n_stack, dim, self.dtype)
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """Feature vectors of a batch of raw frames ``(B, *frame_shape) -> (B, features_dim)``."""

@@ -186,6 +186,7 @@ def test_sb3_algorithms_train_on_the_features(checkpoint, algo, tmp_path: Path) 
             "nano",
             pretrained=path,
             n_stack=2,
+            dtype=np.float16 if algo is DQN else np.float32,  # half the replay memory
         )
     kwargs = {
         PPO: dict(n_steps=16, batch_size=16, n_epochs=1),
@@ -200,6 +201,8 @@ def test_sb3_algorithms_train_on_the_features(checkpoint, algo, tmp_path: Path) 
         **kwargs,
     )
     model.learn(48)
+    if algo is DQN:
+        assert model.replay_buffer.observations.dtype == np.float16
     obs = venv.reset()
     actions, _ = model.predict(model.get_env().normalize_obs(obs), deterministic=True)
     assert actions.shape[0] == 2

@@ -30,7 +30,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack
 from torch import nn
 
-from ..frozen import FeatureStack, FrozenFrameEncoder, check_n_stack
+from ..frozen import FeatureStack, FrozenFrameEncoder, check_dtype, check_n_stack
 
 __all__ = ["FeatureMLP", "VecFrozenEncoder", "frozen_policy_kwargs"]
 
@@ -55,7 +55,8 @@ class VecFrozenEncoder(VecEnvWrapper):
     ``infos`` is replaced by the stack that ends the episode, so SB3 bootstraps truncated
     episodes from features too.
 
-    The observation space is a 1-D float32 ``Box`` of ``n_stack * features_dim``.
+    The observation space is a 1-D ``Box`` of ``n_stack * features_dim``, float32 (or float16
+    with ``dtype``: half the replay memory; SB3's policies compute in float32 either way).
 
     Order: this wrapper goes directly on the frames, below nothing that stacks frames; it stacks
     the feature vectors itself (``n_stack``). ``VecNormalize`` or ``VecMonitor`` may go on top.
@@ -69,6 +70,7 @@ class VecFrozenEncoder(VecEnvWrapper):
         n_stack: feature vectors kept per env (>= 1).
         layer: ``None`` (pooled pre-logits) or an earlier map (``"stem"``, ``"blocks.<i>"``, ``i``).
         pool: ``"avg"`` or ``"flatten"`` for ``layer``.
+        dtype: ``np.float32`` (default) or ``np.float16`` for the stacked features.
         **encoder_kwargs: :class:`~mnv4_rl.frozen.FrozenFrameEncoder` options (``layout``,
             ``frame_channels``, ``normalized_image``, ``channels_last``, ``device``).
 
@@ -86,9 +88,11 @@ class VecFrozenEncoder(VecEnvWrapper):
         n_stack: int = 1,
         layer: str | int | None = None,
         pool: str = "avg",
+        dtype: Any = np.float32,
         **encoder_kwargs: Any,
     ) -> None:
         self.n_stack = check_n_stack(n_stack)
+        self.dtype = check_dtype(dtype)
         stacks = _frame_stacks_below(venv)
         if stacks:
             raise ValueError(
@@ -116,9 +120,10 @@ class VecFrozenEncoder(VecEnvWrapper):
                 space, encoder, pretrained, layer=layer, pool=pool, **encoder_kwargs
             )
         dim = self.encoder.features_dim
-        observation_space = spaces.Box(-np.inf, np.inf, (self.n_stack * dim,), np.float32)
+        shape = (self.n_stack * dim,)
+        observation_space = spaces.Box(-np.inf, np.inf, shape, self.dtype)
         super().__init__(venv, observation_space=observation_space)
-        self.features = FeatureStack(venv.num_envs, self.n_stack, dim)
+        self.features = FeatureStack(venv.num_envs, self.n_stack, dim, self.dtype)
 
     @property
     def features_dim(self) -> int:
@@ -152,7 +157,7 @@ class VecFrozenEncoder(VecEnvWrapper):
     def save(self, path: str | os.PathLike | io.BytesIO) -> None:
         """Write the wrapper to ``path``: its options and the encoder's weights (self-contained,
         like ``VecNormalize.save``; the pretrained checkpoint is not needed to load it)."""
-        self.encoder.save(path, n_stack=self.n_stack)
+        self.encoder.save(path, n_stack=self.n_stack, stack_dtype=self.dtype.str)
 
     @classmethod
     def load(
@@ -167,7 +172,8 @@ class VecFrozenEncoder(VecEnvWrapper):
         state = FrozenFrameEncoder.read(path)
         encoder = FrozenFrameEncoder.from_state(state, device)
         encoder.check_space(venv.observation_space, "the venv given to load")
-        return cls(venv, encoder, n_stack=int(state.get("n_stack", 1)))
+        dtype = np.dtype(state.get("stack_dtype", "<f4"))
+        return cls(venv, encoder, n_stack=int(state.get("n_stack", 1)), dtype=dtype)
 
 
 class FeatureMLP(BaseFeaturesExtractor):
