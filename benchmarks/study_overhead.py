@@ -23,8 +23,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 
 
-def one(mode: str, runs: Path, game: str, encoder: str, timesteps: int, freq: int) -> float:
-    """Train one run in this process, by hand or as a Tune trial; return its agent steps/s."""
+def one(
+    mode: str, runs: Path, game: str, encoder: str, timesteps: int, freq: int
+) -> tuple[float, float]:
+    """Train one run in this process, by hand or as a Tune trial; return its agent steps per
+    wall-clock second and per CPU second of the training process (all its threads)."""
     from mnv4_lab.study.grid import RunSpec
 
     spec = RunSpec("ppo", game, encoder, 0)
@@ -40,7 +43,8 @@ def one(mode: str, runs: Path, game: str, encoder: str, timesteps: int, freq: in
 
         run_study([spec], runs, timesteps, freq, num_cpus=1, overrides=overrides, verbose=0)
         result = json.loads((runs / spec.name / "eval.json").read_text())
-    return float(result["steps_per_second"])
+    cpu = result["measured_steps"] / result["segment_cpu_seconds"]
+    return float(result["steps_per_second"]), float(cpu)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,12 +58,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
-        speed = one(args.one, Path(args.runs), args.game, args.encoder, args.timesteps,
-                    args.checkpoint_freq)  # fmt: skip
-        print(f"SPEED {speed}")
+        speed, cpu = one(args.one, Path(args.runs), args.game, args.encoder, args.timesteps,
+                         args.checkpoint_freq)  # fmt: skip
+        print(f"SPEED {speed} {cpu}")
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     speeds: dict[str, list[float]] = {"hand": [], "tune": []}
+    cpus: dict[str, list[float]] = {"hand": [], "tune": []}
     for pair in range(args.pairs):
         for mode in ("hand", "tune"):
             with tempfile.TemporaryDirectory() as runs:
@@ -72,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
                 )  # fmt: skip
                 line = [x for x in out.stdout.splitlines() if x.startswith("SPEED ")][-1]
                 speeds[mode].append(float(line.split()[1]))
-                print(f"pair {pair} {mode}: {speeds[mode][-1]:.1f} agent steps/s "
+                cpus[mode].append(float(line.split()[2]))
+                print(f"pair {pair} {mode}: {speeds[mode][-1]:.1f} agent steps/s, "
+                      f"{cpus[mode][-1]:.1f} per CPU second "
                       f"(process {time.time() - started:.0f} s)", flush=True)  # fmt: skip
     hand, tune = statistics.median(speeds["hand"]), statistics.median(speeds["tune"])
     ratios = [t / h for h, t in zip(speeds["hand"], speeds["tune"], strict=True)]

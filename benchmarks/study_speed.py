@@ -22,15 +22,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 
 
-def one(runs: Path, game: str, encoder: str, timesteps: int) -> float:
-    """Train one run in this process; return its agent steps/s."""
+def one(runs: Path, game: str, encoder: str, timesteps: int) -> tuple[float, float]:
+    """Train one run in this process; return its agent steps per wall-clock second and per CPU
+    second of the process (all its threads; what a dedicated core would give, roughly)."""
     from mnv4_lab.study.grid import RunSpec
     from mnv4_lab.study.trial import train_run
 
     config = {"run": RunSpec("ppo", game, encoder, 0).to_dict(), "runs_dir": str(runs),
               "timesteps": timesteps, "checkpoint_freq": 0,
               "overrides": {"eval_episodes": 0}}  # fmt: skip
-    return float(train_run(config)["steps_per_second"])
+    result = train_run(config)
+    cpu = result["measured_steps"] / result["segment_cpu_seconds"]
+    return float(result["steps_per_second"]), float(cpu)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,10 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
-        print(f"SPEED {one(Path(args.runs), args.game, args.one, args.timesteps)}")
+        speed, cpu = one(Path(args.runs), args.game, args.one, args.timesteps)
+        print(f"SPEED {speed} {cpu}")
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     speeds: dict[str, list[float]] = {e: [] for e in args.encoders}
+    cpus: dict[str, list[float]] = {e: [] for e in args.encoders}
     for repeat in range(args.repeats):
         for encoder in args.encoders:
             with tempfile.TemporaryDirectory() as runs:
@@ -58,13 +63,18 @@ def main(argv: list[str] | None = None) -> None:
                 )  # fmt: skip
                 line = [x for x in out.stdout.splitlines() if x.startswith("SPEED ")][-1]
                 speeds[encoder].append(float(line.split()[1]))
-                print(f"{repeat} {encoder}: {speeds[encoder][-1]:.1f} agent steps/s "
+                cpus[encoder].append(float(line.split()[2]))
+                print(f"{repeat} {encoder}: {speeds[encoder][-1]:.1f} agent steps/s, "
+                      f"{cpus[encoder][-1]:.1f} per CPU second "
                       f"(process {time.time() - started:.0f} s)", flush=True)  # fmt: skip
     print(f"\n{args.game} PPO (study protocol), {args.timesteps} agent steps, one torch thread")
     for encoder, values in speeds.items():
         median = statistics.median(values)
+        cpu = statistics.median(cpus[encoder])
         print(f"{encoder}: median {median:.1f} agent steps/s {[round(v, 1) for v in values]}; "
-              f"200k steps = {200_000 / median / 3600:.1f} h")  # fmt: skip
+              f"{cpu:.1f} per CPU second {[round(v, 1) for v in cpus[encoder]]}; 200k steps = "
+              f"{200_000 / median / 3600:.1f} h at this load, {200_000 / cpu / 3600:.1f} h "
+              "of one core")  # fmt: skip
 
 
 if __name__ == "__main__":

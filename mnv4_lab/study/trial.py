@@ -299,12 +299,14 @@ def train_run(
 
     recorder = RunRecorder(run, int(config["checkpoint_freq"]), seconds_before, save)
     throughput = ThroughputCallback()
+    cpu_started = time.process_time()
     model.learn(
         total_timesteps=max(settings["timesteps"] - model.num_timesteps, 0),
         callback=CallbackList([recorder, throughput]),
         reset_num_timesteps=run.resume_from is None,
     )
     train_seconds = recorder.seconds
+    cpu_seconds = time.process_time() - cpu_started  # this segment's; all threads of the process
     throughput.finish()
     venv.close()
     eval_started = time.perf_counter()
@@ -324,6 +326,8 @@ def train_run(
         "appearance_return_std": changed_std,
         "train_seconds": train_seconds,
         "steps_per_second": throughput.steps_per_second,
+        "measured_steps": throughput.steps,
+        "segment_cpu_seconds": cpu_seconds,
         "eval_seconds": time.perf_counter() - eval_started,
         "record_version": RECORD_VERSION,
     }
