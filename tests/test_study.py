@@ -304,6 +304,11 @@ def test_carracing_run_by_hand_with_pretrained_nano_and_appearance(tmp_path: Pat
         "ppo_64_steps.json", "ppo_64_steps.zip", "ppo_64_steps_vecnormalize.pkl",
     ]  # fmt: skip
     assert train_run(config) == {"status": "done"}  # finished: skipped
+    # Unfinished (no eval.json) with the same settings: continues from its latest checkpoint.
+    (run / "eval.json").unlink()
+    assert train_run(config)["timesteps"] == 64
+    resume = json.loads((run / "resume.json").read_text())
+    assert [(r["steps"], r["from_segment"]) for r in resume] == [(64, 0)]
     # The same encoder frozen: frames -> VecFrozenEncoder -> stacked features -> an MLP policy.
     frozen = {**config, "run": {**config["run"], "encoder": f"frozen:nano@pretrained={weights}"}}
     result = train_run({**frozen, "timesteps": 32})

@@ -227,6 +227,23 @@ def _latest(folder: Path, algo: str) -> Path:
     return found[-1]
 
 
+def _earlier_checkpoint(run_dir: Path, spec: RunSpec, settings: dict) -> Path | None:
+    """The latest checkpoint of this run left by another study (another grid's Tune experiment
+    under ``_tune/``, or a run by hand in ``checkpoints/``), when the run folder holds the same
+    settings; None otherwise (the run then starts afresh)."""
+    config = run_dir / "config.json"
+    if not config.is_file() or json.loads(config.read_text()) != json.loads(json.dumps(settings)):
+        return None
+    candidates = [run_dir / "checkpoints"]
+    candidates += (run_dir.parent / "_tune").glob(f"*/{spec.name}/checkpoint_*")
+    found = []
+    for folder in candidates:
+        for sidecar in folder.glob(f"{spec.algo}_*_steps.json"):
+            if sidecar.with_suffix(".zip").is_file():
+                found.append((json.loads(sidecar.read_text())["steps"], str(folder)))
+    return Path(max(found)[1]) if found else None
+
+
 def train_run(
     config: dict[str, Any],
     *,
@@ -257,6 +274,8 @@ def train_run(
     settings = run_config(spec, runs_dir, int(config["timesteps"]), config.get("overrides", {}))
     encoder = parse_encoder_spec(spec.encoder)
     torch.set_num_threads(int(settings["torch_threads"]))
+    if restore is None:
+        restore = _earlier_checkpoint(run_dir, spec, settings)
     if restore is None:
         if run_dir.exists():
             shutil.rmtree(run_dir)
