@@ -15,6 +15,7 @@ whole run, minus the per-call folding work.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -36,8 +37,10 @@ __all__ = [
     "POOLS",
     "FeatureStack",
     "FrozenFrameEncoder",
+    "FrozenStackProgram",
     "check_dtype",
     "check_n_stack",
+    "frozen_program",
 ]
 
 #: The ``format`` tag of a saved encoder file (see :meth:`FrozenFrameEncoder.state`).
@@ -469,3 +472,116 @@ class FeatureStack:
         stack[:, -d:] = features
         self.stack = stack
         return stack.copy(), ended
+
+
+class FrozenStackProgram(nn.Module):
+    """An export program from the last ``n_stack`` raw frames to a policy's outputs.
+
+    ``(B, n_stack, *frame) -> head(features)``: each frame goes through a copy of the frozen
+    encoder (its preprocessing and fused network, one batched forward), the vectors are
+    stacked oldest first as :class:`FeatureStack` stacks them, and ``head`` (the trained
+    policy's program on features) gives the actions. Grey frames with a channel axis of 1 are
+    taken without it, ``(B, n_stack, H, W)``: the stack gymnasium's ``FrameStackObservation``
+    makes of ``AtariPreprocessing``'s frames.
+
+    Episode starts: :class:`FeatureStack` pads with zero *vectors*, a frame stack with zero
+    *frames*; the program maps a frame whose pixels are all 0 to the zero vector, so a
+    zero-padded frame stack acts as the wrapper does (a truly all-black frame is read as padding
+    too).
+
+    Args:
+        encoder: the frozen encoder the policy was trained behind.
+        n_stack: vectors per observation.
+        head: a module from ``(B, n_stack * features_dim)`` features to a tuple of outputs, with
+            ``output_names``.
+        dtype: the features' dtype in the wrapper (float16 stacks are rounded as there).
+    """
+
+    def __init__(
+        self, encoder: FrozenFrameEncoder, n_stack: int, head: nn.Module, dtype: Any = np.float32
+    ) -> None:
+        super().__init__()
+        self.n_stack = check_n_stack(n_stack)
+        self.net = copy.deepcopy(encoder.net).cpu().eval()
+        self.register_buffer("scale", encoder._scale.detach().cpu().clone())
+        self.register_buffer("shift", encoder._shift.detach().cpu().clone())
+        self.layout = encoder.frames.layout
+        self.frame_shape = encoder.space.shape
+        self.squeezed = self.layout in ("hwc", "chw") and encoder.frames.channels == 1
+        self.channels_last = encoder.channels_last
+        self.half = check_dtype(dtype) == np.float16
+        self.head = head
+        self.output_names = tuple(getattr(head, "output_names", ("actions",)))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input (no batch axis)."""
+        frame = self.frame_shape
+        if self.squeezed:
+            frame = frame[:2] if self.layout == "hwc" else frame[1:]
+        return (self.n_stack, *frame)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        batch, k = frames.shape[0], frames.shape[1]
+        flat = frames.reshape(batch * k, *frames.shape[2:])
+        padding = (flat.reshape(batch * k, -1) == 0).all(dim=1)
+        x = flat.float()
+        if self.squeezed or self.layout == "hw":
+            x = x.unsqueeze(1)
+        elif self.layout == "hwc":
+            x = x.permute(0, 3, 1, 2)
+        x = torch.addcmul(self.shift, x, self.scale)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        vectors = self.net(x)
+        vectors = torch.where(padding[:, None], torch.zeros_like(vectors), vectors)
+        features = vectors.reshape(batch, -1)
+        if self.half:
+            features = features.half().float()
+        return self.head(features)
+
+
+def frozen_program(
+    frozen_encoder: Any, head: nn.Module, head_example: torch.Tensor
+) -> tuple[FrozenStackProgram, torch.Tensor]:
+    """Put a frozen encoder in front of a policy program (``export_policy(frozen_encoder=...)``).
+
+    Args:
+        frozen_encoder: a ``VecFrozenEncoder`` or ``FrozenEncoderObservation`` (anything with
+            ``encoder`` and ``n_stack``), or the path of a file their ``save`` wrote.
+        head: the policy's export program on features.
+        head_example: its example batch ``(B, n_stack * features_dim)``.
+
+    Returns:
+        The program from raw frames and an example batch of frames (zeros, batch 2).
+
+    Raises:
+        ValueError: the policy's observations are not this encoder's stacked features.
+    """
+    dtype: Any = np.float32
+    if isinstance(frozen_encoder, str | os.PathLike):
+        state = FrozenFrameEncoder.read(frozen_encoder)
+        encoder, n_stack = FrozenFrameEncoder.from_state(state), int(state.get("n_stack", 1))
+        dtype = np.dtype(state.get("stack_dtype", "<f4"))
+    elif hasattr(frozen_encoder, "encoder") and hasattr(frozen_encoder, "n_stack"):
+        encoder, n_stack = frozen_encoder.encoder, frozen_encoder.n_stack
+        dtype = getattr(frozen_encoder, "dtype", np.float32)
+    else:
+        raise TypeError(
+            f"frozen_encoder must be a VecFrozenEncoder, a FrozenEncoderObservation or the path "
+            f"of a file their save() wrote, got {type(frozen_encoder).__name__}"
+        )
+    width = n_stack * encoder.features_dim
+    if tuple(head_example.shape[1:]) != (width,):
+        raise ValueError(
+            f"the policy takes observations of shape {tuple(head_example.shape[1:])}, but this "
+            f"frozen encoder gives {n_stack} x {encoder.features_dim} = {width} features: export "
+            "with the frozen encoder (or saved file) the policy was trained behind"
+        )
+    program = FrozenStackProgram(encoder, n_stack, head, dtype).eval()
+    example = torch.zeros((2, *program.input_shape), dtype=_torch_dtype(encoder.space.dtype))
+    return program, example
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(1, dtype=dtype)).dtype

@@ -293,3 +293,47 @@ def test_bad_inputs_get_errors_that_name_the_fix(checkpoint, tmp_path: Path) -> 
         VecFrozenEncoder.load(path, venv)  # a checkpoint is not a saved wrapper
     with pytest.raises(ValueError, match="expected a batch of frames of shape"):
         encoder.encode(_frames(1)[0])
+
+
+# ------------------------------------------------------------------------------------- export
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_exported_program_acts_as_predict_on_the_wrapper_s_features(
+    checkpoint, suffix, tmp_path: Path
+) -> None:
+    """One program from the last n_stack raw frames to actions: the same actions as
+    model.predict on VecFrozenEncoder's features, episode starts (zero padding) included."""
+    from mnv4_rl.export import export_policy
+    from mnv4_rl.export.formats import format_for
+
+    _, path = checkpoint
+    grey = lambda: gym.wrappers.GrayscaleObservation(ColourEnv(), keep_dim=True)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        venv = VecFrozenEncoder(DummyVecEnv([grey] * 2), "nano", pretrained=path, n_stack=3)
+    model = PPO(
+        "MlpPolicy", venv, n_steps=16, batch_size=16, n_epochs=1, seed=0,
+        policy_kwargs=frozen_policy_kwargs(features_dim=16),
+    )  # fmt: skip
+    model.learn(32)
+    saved = tmp_path / "frozen.pt"
+    venv.save(saved)
+    out = export_policy(model, tmp_path / f"policy{suffix}", frozen_encoder=saved)
+
+    # Play both side by side: frames kept by hand as FrameStackObservation(3, zeros) would.
+    venv.seed(5)
+    obs = venv.reset()
+    frames = np.zeros((2, 3, SIZE, SIZE), np.uint8)
+    frames[:, -1] = np.stack([e.observation(e.env._obs()) for e in venv.venv.envs])[..., 0]
+    for _ in range(20):
+        expected, _ = model.predict(obs, deterministic=True)
+        got = format_for(out).run(out, torch.from_numpy(frames))[0]
+        assert np.array_equal(np.asarray(got).ravel(), expected)
+        obs, _, dones, infos = venv.step(expected)
+        frames = np.roll(frames, -1, axis=1)
+        for i, env in enumerate(venv.venv.envs):
+            if dones[i]:
+                frames[i] = 0
+            frames[i, -1] = env.observation(env.env._obs())[..., 0]
+    with pytest.raises(ValueError, match="gives 2 x 1280"):
+        wrong = VecFrozenEncoder(DummyVecEnv([grey]), FrozenFrameEncoder.load(saved), n_stack=2)
+        export_policy(model, tmp_path / "wrong.onnx", frozen_encoder=wrong)
