@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
 from mnv4_rl import create_model, list_models
 from mnv4_rl.export import export_policy
+from mnv4_rl.export.cli import main as export_main
 from mnv4_rl.rllib import mnv4_module_spec
 from mnv4_rl.sb3 import encoder_policy_kwargs, mnv4_policy_kwargs
 
@@ -214,7 +215,7 @@ def test_every_variant_exports(variant: str, tmp_path) -> None:
     export_policy(create_model(variant, num_classes=5).eval(), tmp_path / "c.onnx", image_size=64)
 
 
-def test_rllib_module_and_checkpoint_export(tmp_path) -> None:
+def test_rllib_module_and_checkpoint_export(tmp_path, monkeypatch) -> None:
     space = gym.spaces.Box(-1.0, 1.0, (64, 64, 4), np.float32)  # RLlib's Atari frames
     module = mnv4_module_spec(
         "nano_rl", features_dim=32, observation_space=space, action_space=gym.spaces.Discrete(6)
@@ -235,6 +236,16 @@ def test_rllib_module_and_checkpoint_export(tmp_path) -> None:
         )
         np.testing.assert_array_equal(actions, logits.argmax(-1).numpy())
         assert values.shape == (7,)
+    # A relative checkpoint path, as the README's command gives it (pyarrow took a relative
+    # path for a URI with no scheme), through the CLI.
+    monkeypatch.chdir(tmp_path)
+    export_main(["module", "--out", "relative.pt", "--outputs", "values"])
+    actions, _ = run_file(tmp_path / "relative.pt", obs)
+    np.testing.assert_array_equal(actions, logits.argmax(-1).numpy())
+    with pytest.raises(ValueError, match="holds no RLModule"):
+        export_policy(tmp_path, tmp_path / "p.onnx")
+    with pytest.raises(ValueError, match="drop channel_last"):
+        export_policy(module, tmp_path / "p.onnx", channel_last=True)
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +335,48 @@ def test_play_exported_plays_atari_without_torch(tmp_path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "game 1: score" in done.stdout and "policy latency per step: median" in done.stdout
+
+
+FRAMEWORKS = ("stable_baselines3", "sb3_contrib", "ray", "gymnasium")
+
+
+def test_export_imports_no_framework_and_exports_a_classifier_without_them(tmp_path) -> None:
+    """``mnv4_rl.export`` imports neither SB3 nor ray; with both (and gymnasium) missing, a
+    classifier still exports, and a saved policy names the extra to install."""
+    code = (
+        "import sys\n"
+        "import mnv4_rl.export\n"
+        f"loaded = [m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}]\n"
+        "assert not loaded, loaded\n"
+        f"for name in {FRAMEWORKS!r}:  # as if not installed\n"
+        "    sys.modules[name] = None\n"
+        "from mnv4_rl import create_model\n"
+        "from mnv4_rl.export import export_policy\n"
+        "model = create_model('conv_small_035', num_classes=5).eval()\n"
+        "print(export_policy(model, 'c.onnx', image_size=64))\n"
+        "open('policy.zip', 'wb').write(b'PK')\n"
+        "try:\n"
+        "    export_policy('policy.zip', 'p.onnx', algo='ppo')\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "c.onnx").is_file()
+    assert "pip install 'mnv4_rl[sb3]'" in done.stdout and "no adapter opens" in done.stdout
+
+
+def test_programs_are_chosen_by_type_not_by_attributes(tmp_path) -> None:
+    """An object that merely looks like an SB3 algorithm (``policy``, ``predict``) is refused."""
+
+    class LooksLikeSB3:
+        policy = None
+
+        def predict(self, obs):
+            return obs
+
+    with pytest.raises(TypeError, match="cannot export a LooksLikeSB3"):
+        export_policy(LooksLikeSB3(), tmp_path / "p.onnx")

@@ -7,123 +7,92 @@ ExecuTorch, with all preprocessing inside and the same actions.
     export_policy("runs/rllib/.../checkpoints/final", "policy.pt2")  # an RLlib checkpoint
 
 or ``mnv4-rl-export MODEL.zip --algo ppo --out policy.onnx``. See :func:`export_policy`.
+
+This package knows no framework: each adapter (:mod:`mnv4_rl.sb3.export`,
+:mod:`mnv4_rl.rllib.export`) registers its program here (:func:`register_adapter`), and the file
+formats are one table (:data:`FORMATS`).
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..models.mobilenetv4 import MobileNetV4
-from .formats import FORMATS, check_file, write
-from .programs import Classifier, RLlibPolicy, SB3Policy, fuse_backbones
+from .formats import FORMATS, Format, check_file, format_for, write
+from .programs import (
+    Adapter,
+    ProgramOptions,
+    adapter_for_path,
+    adapter_for_source,
+    example_batch,
+    fuse_backbones,
+    register_adapter,
+)
 
-__all__ = ["FORMATS", "export_policy", "fuse_backbones", "load_source", "policy_program"]
-
-SB3_ALGOS = ("ppo", "a2c", "dqn", "qrdqn", "sac")
-
-
-def _sb3_class(algo: Any) -> type:
-    if isinstance(algo, type):
-        return algo
-    name = str(algo).lower().replace("-", "").replace("_", "")
-    if name == "qrdqn":
-        from sb3_contrib import QRDQN
-
-        return QRDQN
-    import stable_baselines3
-
-    classes = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC"}
-    if name not in classes:
-        raise ValueError(f"unknown algorithm {algo!r}; known: {', '.join(SB3_ALGOS)}")
-    return getattr(stable_baselines3, classes[name])
-
-
-def _rllib_module(path: Path, module_id: str = "default_policy") -> nn.Module:
-    """The RLModule of an RLlib checkpoint folder (``Algorithm.save_to_path``), without Ray."""
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    for candidate in (path / "learner_group" / "learner" / "rl_module" / module_id, path):
-        if (candidate / "module_state.pkl").is_file():
-            return RLModule.from_checkpoint(str(candidate))
-    raise ValueError(
-        f"{path} holds no RLModule: expected an Algorithm.save_to_path folder (with "
-        f"learner_group/learner/rl_module/{module_id}/) or an RLModule checkpoint"
-    )
+__all__ = [
+    "FORMATS",
+    "Adapter",
+    "Format",
+    "ProgramOptions",
+    "example_batch",
+    "export_policy",
+    "fuse_backbones",
+    "load_source",
+    "policy_program",
+    "register_adapter",
+]
 
 
 def load_source(source: Any, algo: Any = None) -> Any:
-    """What :func:`export_policy` exports: an SB3 algorithm, an RLlib module or a MobileNetV4.
+    """What :func:`export_policy` exports: ``source`` itself, or the model saved at a path.
 
-    ``source`` may be one of those objects, a path to an SB3 ``.zip`` (with ``algo``: a class or
-    one of :data:`SB3_ALGOS`) or an RLlib checkpoint folder.
+    Args:
+        source: a policy object or network (returned as is), or a path to a saved model: an SB3
+            ``.zip`` (with ``algo``) or an RLlib checkpoint folder.
+        algo: for an SB3 ``.zip``: the algorithm class or name (``"ppo"``...).
+
+    Returns:
+        The object to export.
 
     Raises:
-        ValueError: an unknown algorithm, a file that is not an SB3 zip, a missing ``algo``.
+        FileNotFoundError: nothing at the path.
+        ValueError: no adapter opens the path, or the adapter refuses it (an unknown algorithm, a
+            zip that is not an SB3 model, a missing ``algo``).
     """
     if not isinstance(source, str | Path):
         return source
-    path = Path(source)
-    if path.is_dir():
-        return _rllib_module(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model at {path}")
-    if not zipfile.is_zipfile(path) or "data" not in zipfile.ZipFile(path).namelist():
-        raise ValueError(
-            f"{path} is not an SB3 model zip (model.save writes one with a 'data' entry)"
-        )
-    if algo is None:
-        raise ValueError(f"{path} is an SB3 zip: pass algo= (one of {', '.join(SB3_ALGOS)})")
-    from ..sb3 import load_model
-
-    return load_model(_sb3_class(algo), path, device="cpu")
+    # Absolute: RLlib reads checkpoints through pyarrow, which takes a relative path for a URI
+    # without a scheme.
+    path = Path(source).expanduser().resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {source}")
+    return adapter_for_path(path).load(path, algo)
 
 
 def policy_program(
     source: Any, outputs: tuple[str, ...] = (), channel_last: bool = False, image_size: int = 224
 ) -> tuple[nn.Module, torch.Tensor]:
-    """The module to export and an example input batch (2 observations, zeros); a classifier
-    takes ``image_size`` x ``image_size`` images."""
-    if isinstance(source, MobileNetV4):
-        if outputs or channel_last:
-            raise ValueError("a classifier exports its logits only; drop outputs / channel_last")
-        example = torch.zeros(2, source.in_channels, image_size, image_size)
-        return Classifier(source).eval(), example
-    if hasattr(source, "policy") and hasattr(source, "predict"):  # an SB3 algorithm
-        from gymnasium import spaces
+    """The module to export and an example input batch (2 observations, zeros).
 
-        space = source.policy.observation_space
-        if isinstance(space, spaces.Dict) or not isinstance(space, spaces.Box):
-            raise ValueError(
-                f"cannot export a policy with a {type(space).__name__} observation space: the "
-                "exported program takes one array; export the image encoder on its own, or use "
-                "a Box observation"
-            )
-        if not isinstance(source.action_space, spaces.Discrete | spaces.Box):
-            raise ValueError(f"cannot export {type(source.action_space).__name__} actions")
-        shape = space.shape
-        if channel_last:
-            if len(shape) != 3:
-                raise ValueError("channel_last=True needs 3-D (C, H, W) observations")
-            shape = (shape[1], shape[2], shape[0])
-        example = torch.zeros((2, *shape), dtype=_torch_dtype(space.dtype))
-        return SB3Policy(source, outputs, channel_last).eval(), example
-    if hasattr(source, "encoder") and hasattr(source, "pi"):  # MobileNetV4RLModule
-        space = source.observation_space
-        example = torch.zeros((2, *space.shape), dtype=_torch_dtype(space.dtype))
-        return RLlibPolicy(source, outputs).eval(), example
-    raise TypeError(
-        f"cannot export a {type(source).__name__}: pass an SB3 algorithm, an SB3 zip (with "
-        "algo=), an RLlib checkpoint folder or MobileNetV4RLModule, or a create_model network"
-    )
+    Args:
+        source: a policy object or network that a registered adapter exports.
+        outputs: extra outputs after the actions.
+        channel_last: take the env's channel-last frames.
+        image_size: a classifier's input side.
 
+    Returns:
+        The program (eval mode; its ``output_names`` name its outputs) and an example batch.
 
-def _torch_dtype(dtype: Any) -> torch.dtype:
-    return torch.from_numpy(__import__("numpy").zeros(1, dtype=dtype)).dtype
+    Raises:
+        TypeError: no adapter exports this type.
+        ValueError: the adapter cannot export this source with these options.
+    """
+    options = ProgramOptions(tuple(outputs), channel_last, image_size)
+    program, example = adapter_for_source(source).build(source, options)
+    return program.eval(), example
 
 
 def export_policy(
@@ -161,17 +130,20 @@ def export_policy(
 
     Returns:
         The written path.
+
+    Raises:
+        ValueError: an unknown suffix, a source that cannot be exported with these options.
+        TypeError: a source no adapter exports.
+        FileNotFoundError: a path to a model that does not exist.
+        ImportError: the format's or the framework's package is missing (names the extra).
+        RuntimeError: the written file does not act as the policy (``check``).
     """
     path = Path(path)
-    if path.suffix not in FORMATS:
-        raise ValueError(
-            f"unknown export format {path.suffix!r} ({path}); the suffix picks it: "
-            f"{', '.join(FORMATS)}"
-        )
-    outputs = tuple(outputs)
-    program, example = policy_program(load_source(source, algo), outputs, channel_last, image_size)
-    names = ["logits"] if isinstance(program, Classifier) else ["actions", *outputs]
-    write(program, example, path, names)
+    format_for(path)  # an unknown suffix fails before any model is loaded
+    program, example = policy_program(
+        load_source(source, algo), tuple(outputs), channel_last, image_size
+    )
+    write(program, example, path, list(program.output_names))
     if check:
         check_file(path, program, _sample_like(example))
     return path

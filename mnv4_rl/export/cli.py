@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import FORMATS, SB3_ALGOS, export_policy
+from . import FORMATS, export_policy
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("model", help="an SB3 .zip, or an RLlib checkpoint folder")
     p.add_argument("--out", required=True, help=f"the file to write: {', '.join(FORMATS)}")
-    p.add_argument("--algo", choices=SB3_ALGOS, help="the algorithm of an SB3 .zip")
+    p.add_argument("--algo", help="the algorithm of an SB3 .zip: ppo, a2c, dqn, qrdqn or sac")
     p.add_argument("--outputs", nargs="*", default=[], help="extras: logits, q_values, values")
     p.add_argument("--channel-last", action="store_true", help="take the env's (H, W, C) frames")
     p.add_argument("--no-check", action="store_true", help="do not run the written file")

@@ -1,11 +1,12 @@
-"""Writers for each file format, chosen by the path's suffix, and a check that the written file
-gives the outputs of the program it came from."""
+"""The file formats, one entry each in :data:`FORMATS`: the suffix that picks it, the writer, and
+the runner that checks a written file gives the outputs of the program it came from."""
 
 from __future__ import annotations
 
 import copy
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,34 @@ from .._extras import require
 from ..models.mobilenetv4 import MobileNetV4
 from .onnx_norms import with_onnx_group_norms
 
-__all__ = ["FORMATS", "check_file", "write"]
+__all__ = ["FORMATS", "Format", "check_file", "format_for", "write"]
 
 BATCH_LIMIT = 4096  # largest batch a .pt2 / .pte program accepts (torch.export needs a bound)
 
 
-def _onnx(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+@dataclass(frozen=True)
+class Format:
+    """One export format.
+
+    Attributes:
+        suffix: the file suffix that picks it (``".onnx"``).
+        description: what it is, for messages and ``--help``.
+        write: ``write(program, example, path, output_names)`` writes the file.
+        run: ``run(path, observations)`` runs the written file with its own runtime and returns
+            its outputs as numpy arrays (the check after writing).
+    """
+
+    suffix: str
+    description: str
+    write: Callable[[nn.Module, torch.Tensor, Path, list[str]], None]
+    run: Callable[[Path, torch.Tensor], list[np.ndarray]]
+
+
+def _numpy(outputs: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> list[np.ndarray]:
+    return [o.detach().numpy() for o in outputs]
+
+
+def _write_onnx(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
     require("onnx", "export", ".onnx export")
     axes = {name: {0: "batch"} for name in ["obs", *outputs]}
     torch.onnx.export(
@@ -37,10 +60,24 @@ def _onnx(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[s
     )
 
 
-def _torchscript(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+def _run_onnx(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
+    require("onnxruntime", "export", "checking an .onnx file")
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"obs": obs.numpy()})
+
+
+def _write_torchscript(
+    program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]
+) -> None:
     with torch.no_grad():
         traced = torch.jit.trace(program, (example,), check_trace=False)
     torch.jit.save(torch.jit.freeze(traced), str(path))
+
+
+def _run_torchscript(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
+    return _numpy(torch.jit.load(str(path))(obs))
 
 
 def _exported(program: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
@@ -52,11 +89,15 @@ def _exported(program: nn.Module, example: torch.Tensor) -> torch.export.Exporte
         return torch.export.export(program, (example,), dynamic_shapes=({0: batch},))
 
 
-def _pt2(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+def _write_pt2(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
     torch.export.save(_exported(program, example), str(path))
 
 
-def _pte(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+def _run_pt2(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
+    return _numpy(torch.export.load(str(path)).module()(obs))
+
+
+def _write_pte(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
     require("executorch", "executorch", ".pte export (ExecuTorch)")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -74,58 +115,83 @@ def _pte(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[st
     path.write_bytes(lowered.to_executorch().buffer)
 
 
-#: suffix -> writer
-FORMATS: dict[str, Callable[[nn.Module, torch.Tensor, Path, list[str]], None]] = {
-    ".onnx": _onnx,
-    ".pt": _torchscript,
-    ".pt2": _pt2,
-    ".pte": _pte,
+def _run_pte(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
+    require("executorch", "executorch", "checking a .pte file (ExecuTorch)")
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+    # ExecuTorch reads an input's memory as contiguous, whatever its strides: a transposed
+    # view (a channel-last frame stack seen channel-first) would be read scrambled.
+    return _numpy(method.execute([obs.contiguous()]))
+
+
+#: suffix -> :class:`Format`. A new format is one entry here.
+FORMATS: dict[str, Format] = {
+    f.suffix: f
+    for f in (
+        Format(".onnx", "ONNX, opset 17", _write_onnx, _run_onnx),
+        Format(".pt", "TorchScript, traced and frozen", _write_torchscript, _run_torchscript),
+        Format(".pt2", "torch.export", _write_pt2, _run_pt2),
+        Format(".pte", "ExecuTorch with XNNPACK", _write_pte, _run_pte),
+    )
 }
 
 
-def write(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
-    """Write ``program`` to ``path`` in the format of its suffix (:data:`FORMATS`)."""
-    writer = FORMATS.get(path.suffix)
-    if writer is None:
+def format_for(path: Path) -> Format:
+    """The format that ``path``'s suffix picks.
+
+    Raises:
+        ValueError: the suffix is not one of :data:`FORMATS`.
+    """
+    found = FORMATS.get(path.suffix)
+    if found is None:
         raise ValueError(
             f"unknown export format {path.suffix!r} ({path}); the suffix picks it: "
             f"{', '.join(FORMATS)}"
         )
+    return found
+
+
+def write(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+    """Write ``program`` to ``path`` in the format of its suffix (:data:`FORMATS`).
+
+    Args:
+        program: the module to export (eval mode).
+        example: an example input batch.
+        path: the file to write; its folder is created.
+        outputs: the names of the program's outputs.
+
+    Raises:
+        ValueError: an unknown suffix.
+        ImportError: the format's package is missing (names the extra to install).
+    """
+    fmt = format_for(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # The model's input checks are Python conditions the tracer records as constants; the
         # exported program keeps the shapes it was traced with (the batch axis stays dynamic).
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        writer(program, example, path, outputs)
-
-
-def _run_file(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
-    if path.suffix == ".onnx":
-        require("onnxruntime", "export", "checking an .onnx file")
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {"obs": obs.numpy()})
-    if path.suffix == ".pt":
-        outputs = torch.jit.load(str(path))(obs)
-    elif path.suffix == ".pt2":
-        outputs = torch.export.load(str(path)).module()(obs)
-    else:
-        from executorch.runtime import Runtime
-
-        method = Runtime.get().load_program(str(path)).load_method("forward")
-        # ExecuTorch reads an input's memory as contiguous, whatever its strides: a transposed
-        # view (a channel-last frame stack seen channel-first) would be read scrambled.
-        outputs = method.execute([obs.contiguous()])
-    return [o.detach().numpy() for o in outputs]
+        fmt.write(program, example, path, outputs)
 
 
 def check_file(path: Path, program: nn.Module, observations: torch.Tensor) -> float:
-    """Run the written file and ``program`` on ``observations``; raise unless the actions are
-    equal and the other outputs agree to 1e-4 (relative). Returns the largest relative error."""
+    """Run the written file and ``program`` on ``observations``.
+
+    Args:
+        path: a file written by :func:`write`.
+        program: the module it was written from.
+        observations: a batch of inputs.
+
+    Returns:
+        The largest relative difference of the non-action outputs.
+
+    Raises:
+        RuntimeError: the discrete actions differ, or another output differs by more than 1e-4
+            (relative to its largest magnitude).
+    """
     with torch.no_grad():
         expected = [o.numpy() for o in program(observations)]
-    got = _run_file(path, observations)
+    got = format_for(path).run(path, observations)
     discrete = not np.issubdtype(expected[0].dtype, np.floating)
     if discrete and not np.array_equal(got[0], expected[0]):
         raise RuntimeError(f"{path}: the exported actions differ from the policy's")

@@ -1,27 +1,170 @@
-"""The programs that get exported: a trained policy as one ``nn.Module`` from raw observations to
-actions, with every preprocessing step inside and BatchNorm fused into the convolutions.
+"""What gets exported, and who builds it.
 
-- :class:`SB3Policy`: PPO, A2C, DQN, QR-DQN (sb3-contrib) and the SAC actor;
-- :class:`RLlibPolicy`: a :class:`mnv4_rl.rllib.MobileNetV4RLModule`;
-- :class:`Classifier`: a :func:`mnv4_rl.create_model` network.
+An export program is one ``nn.Module`` from raw observations to actions, with every preprocessing
+step inside and BatchNorm fused into the convolutions. Each framework's adapter builds its own
+and registers it here as an :class:`Adapter`: the source types it exports (checked with
+``isinstance``), how it builds the program, and how it opens a saved model from a path:
 
-Each takes a batch of observations exactly as the policy's observation space holds them (its
-dtype, ``uint8`` frames, and its layout; batch axis first) and returns ``actions`` first, then the
-optional extra outputs (``logits``, ``q_values`` or ``values``).
+- :mod:`mnv4_rl.sb3.export`: SB3 algorithms, and SB3 ``.zip`` files;
+- :mod:`mnv4_rl.rllib.export`: :class:`mnv4_rl.rllib.MobileNetV4RLModule`, and RLlib checkpoint
+  folders;
+- this module: :class:`Classifier`, a :func:`mnv4_rl.create_model` network.
+
+This module imports no framework: the adapters that ship with the package are imported only when
+a source needs them (:data:`BUILTIN_ADAPTERS`).
 """
 
 from __future__ import annotations
 
 import copy
-import functools
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..models.mobilenetv4 import MobileNetV4
 
-__all__ = ["Classifier", "RLlibPolicy", "SB3Policy", "fuse_backbones"]
+__all__ = [
+    "BUILTIN_ADAPTERS",
+    "Adapter",
+    "Classifier",
+    "ProgramOptions",
+    "adapter_for_path",
+    "adapter_for_source",
+    "example_batch",
+    "fuse_backbones",
+    "register_adapter",
+]
+
+
+@dataclass(frozen=True)
+class ProgramOptions:
+    """How to build an export program (the options of :func:`mnv4_rl.export.export_policy`).
+
+    Attributes:
+        outputs: extra outputs after ``actions`` (``"logits"``, ``"q_values"``, ``"values"``).
+        channel_last: take the env's channel-last frames where the framework transposed them.
+        image_size: a classifier's input side.
+    """
+
+    outputs: tuple[str, ...] = ()
+    channel_last: bool = False
+    image_size: int = 224
+
+
+#: ``build(source, options) -> (program, example batch)``; the program has ``output_names``.
+Builder = Callable[[Any, ProgramOptions], tuple[nn.Module, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One framework's export program, registered with :func:`register_adapter`.
+
+    Attributes:
+        name: shown in messages (``"SB3"``).
+        types: the source classes it exports; a source is matched with ``isinstance``.
+        build: the program and an example batch for a source of one of ``types``.
+        opens: whether a path holds this framework's saved model (None: it opens no paths).
+        load: ``load(path, algo)``: the source saved at a path that ``opens`` accepted.
+    """
+
+    name: str
+    types: tuple[type, ...]
+    build: Builder
+    opens: Callable[[Path], bool] | None = None
+    load: Callable[[Path, Any], Any] | None = None
+
+
+_ADAPTERS: dict[str, Adapter] = {}
+
+#: The adapters that ship with the package: the module that registers each when imported, and
+#: the package without which none of its sources can exist. They are imported on demand, so that
+#: exporting never imports a framework the source does not come from.
+BUILTIN_ADAPTERS: tuple[tuple[str, str], ...] = (
+    ("mnv4_rl.sb3.export", "stable_baselines3"),
+    ("mnv4_rl.rllib.export", "ray"),
+)
+
+
+def register_adapter(adapter: Adapter) -> None:
+    """Add (or replace, by name) an adapter; later exports consider it.
+
+    Args:
+        adapter: the adapter to register.
+    """
+    _ADAPTERS[adapter.name] = adapter
+
+
+def _import_builtin(module: str) -> str | None:
+    """Import a built-in adapter; the reason it is unavailable (its extra is missing), or None."""
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        return str(error)
+    return None
+
+
+def adapter_for_source(source: Any) -> Adapter:
+    """The registered adapter whose types ``source`` is an instance of.
+
+    Args:
+        source: a trained policy object or a network.
+
+    Returns:
+        The adapter that exports it.
+
+    Raises:
+        TypeError: no adapter exports this type.
+    """
+    for _ in range(2):
+        for adapter in _ADAPTERS.values():
+            if isinstance(source, adapter.types):
+                return adapter
+        # A source of a framework exists only once that framework is imported.
+        for module, framework in BUILTIN_ADAPTERS:
+            if framework in sys.modules:
+                _import_builtin(module)
+    raise TypeError(
+        f"cannot export a {type(source).__name__}: pass an SB3 algorithm, an SB3 zip (with "
+        "algo=), an RLlib checkpoint folder or MobileNetV4RLModule, or a create_model network"
+    )
+
+
+def adapter_for_path(path: Path) -> Adapter:
+    """The adapter that opens the saved model at ``path`` (built-in adapters imported in turn,
+    stopping at the first that opens it).
+
+    Args:
+        path: an existing file or folder.
+
+    Returns:
+        The adapter whose ``opens`` accepts the path.
+
+    Raises:
+        ValueError: no adapter opens it (the message names the extras that are missing).
+    """
+    missing = []
+    for module, _ in (*BUILTIN_ADAPTERS, ("", "")):
+        for adapter in _ADAPTERS.values():
+            if adapter.opens is not None and adapter.opens(path):
+                return adapter
+        if module and (reason := _import_builtin(module)):
+            missing.append(reason)
+    raise ValueError(
+        f"no adapter opens {path}: expected an SB3 .zip or an RLlib checkpoint folder"
+        + (f" ({'; '.join(missing)})" if missing else "")
+    )
+
+
+def example_batch(shape: tuple[int, ...], dtype: Any) -> torch.Tensor:
+    """Two zero observations of ``shape`` and a numpy ``dtype``, as torch tensors."""
+    return torch.zeros((2, *shape), dtype=torch.from_numpy(np.zeros(1, dtype=dtype)).dtype)
 
 
 def fuse_backbones(module: nn.Module) -> nn.Module:
@@ -33,170 +176,10 @@ def fuse_backbones(module: nn.Module) -> nn.Module:
     return module
 
 
-def _channel_last_to_first(obs: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, C) -> (B, C, H, W), as SB3's VecTransposeImage does for the policy."""
-    return obs.permute(0, 3, 1, 2)
-
-
-def _to_float(obs: torch.Tensor) -> torch.Tensor:
-    return obs.float()
-
-
-def _image_to_float(obs: torch.Tensor) -> torch.Tensor:
-    return obs.float() / 255.0
-
-
-def _sb3_preprocessing(space: Any, normalize_images: bool) -> Any:
-    """SB3's ``preprocess_obs`` for ``space``, with its decisions about the space taken once.
-
-    For ``Box`` spaces the result is a float cast, divided by 255 for images; SB3 decides that
-    with numpy on every call, which breaks ``torch.compile``'s graph.
-    """
-    from gymnasium import spaces
-    from stable_baselines3.common.preprocessing import is_image_space, preprocess_obs
-
-    if isinstance(space, spaces.Box):
-        return _image_to_float if normalize_images and is_image_space(space) else _to_float
-    return functools.partial(
-        preprocess_obs, observation_space=space, normalize_images=normalize_images
-    )
-
-
-class SB3Policy(nn.Module):
-    """An SB3 policy from observations to actions (and optional extras), deterministic.
-
-    Built from copies of the policy's parts (never the whole policy, which caches its last
-    action distribution): SB3's own preprocessing (``preprocess_obs``), the extractor(s) with
-    BatchNorm fused, and the heads. Actions: argmax of the logits or (mean) Q-values for
-    discrete actions; for ``Box`` actions the mean action clipped to the bounds (PPO, A2C) or
-    squashed and rescaled to them (SAC), as ``model.predict(obs, deterministic=True)`` gives.
-
-    Args:
-        model: a trained SB3 / sb3-contrib algorithm.
-        outputs: extra outputs after ``actions``: ``"logits"`` (PPO/A2C discrete),
-            ``"q_values"`` (DQN, QR-DQN: the mean over quantiles), ``"values"`` (PPO/A2C).
-        channel_last: take the env's channel-last frames (H, W, C) when SB3 transposed them
-            for the policy (``VecTransposeImage``).
-    """
-
-    def __init__(self, model: Any, outputs: tuple[str, ...] = (), channel_last: bool = False):
-        super().__init__()
-        policy = model.policy
-        self.kind = _sb3_kind(model)
-        known = {"ppo": ("logits", "values"), "dqn": ("q_values",), "qrdqn": ("q_values",)}
-        allowed = known.get(self.kind, ())
-        bad = [o for o in outputs if o not in allowed]
-        if bad:
-            raise ValueError(
-                f"{type(model).__name__} has no output {bad[0]!r}; extra outputs it has: "
-                f"{', '.join(allowed) or 'none'}"
-            )
-        self.outputs = tuple(outputs)
-        self.channel_last = channel_last
-        self.preprocess = _sb3_preprocessing(policy.observation_space, policy.normalize_images)
-        space = policy.action_space
-        self.continuous = space.dtype.kind == "f"
-        if self.continuous:
-            self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
-            self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32))
-        if self.kind == "ppo":
-            self.extractor = fuse_backbones(policy.pi_features_extractor)
-            self.critic_extractor = (
-                None
-                if policy.share_features_extractor
-                else fuse_backbones(policy.vf_features_extractor)
-            )
-            self.mlp = copy.deepcopy(policy.mlp_extractor)
-            self.head = copy.deepcopy(policy.action_net)
-            self.value = copy.deepcopy(policy.value_net)
-        elif self.kind in ("dqn", "qrdqn"):
-            net = policy.q_net if self.kind == "dqn" else policy.quantile_net
-            self.extractor = fuse_backbones(net.features_extractor)
-            self.head = copy.deepcopy(net.q_net if self.kind == "dqn" else net.quantile_net)
-            self.n_quantiles = getattr(net, "n_quantiles", 1)
-        else:  # SAC's actor
-            actor = policy.actor
-            self.extractor = fuse_backbones(actor.features_extractor)
-            self.mlp, self.head = copy.deepcopy(actor.latent_pi), copy.deepcopy(actor.mu)
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.channel_last:
-            obs = _channel_last_to_first(obs)
-        x = self.preprocess(obs)
-        features = self.extractor(x)
-        if self.kind in ("dqn", "qrdqn"):
-            q_values = self.head(features)
-            if self.kind == "qrdqn":
-                q_values = q_values.view(q_values.shape[0], self.n_quantiles, -1).mean(dim=1)
-            return self._pack(q_values.argmax(dim=1), q_values=q_values)
-        if self.kind == "sac":
-            mean = torch.tanh(self.head(self.mlp(features)))  # squashed to [-1, 1]
-            return self._pack(self.low + 0.5 * (mean + 1.0) * (self.high - self.low))
-        critic = features if self.critic_extractor is None else self.critic_extractor(x)
-        head = self.head(self.mlp.forward_actor(features))
-        values = self.value(self.mlp.forward_critic(critic)).squeeze(-1)
-        if self.continuous:
-            return self._pack(
-                torch.maximum(torch.minimum(head, self.high), self.low), values=values
-            )
-        return self._pack(head.argmax(dim=1), logits=head, values=values)
-
-    def _pack(self, actions: torch.Tensor, **extras: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return (actions, *(extras[name] for name in self.outputs))
-
-
-def _sb3_kind(model: Any) -> str:
-    name = type(model).__name__.lower()
-    if name in ("ppo", "a2c"):
-        return "ppo"
-    if name in ("dqn", "qrdqn", "sac"):
-        return name
-    raise ValueError(
-        f"cannot export a {type(model).__name__}: supported are PPO, A2C, DQN, QR-DQN and SAC "
-        "(its actor)"
-    )
-
-
-class RLlibPolicy(nn.Module):
-    """An RLlib :class:`~mnv4_rl.rllib.MobileNetV4RLModule` from observations to actions.
-
-    Discrete: the argmax of the logits. ``Box``: the distribution's mean, clipped to the bounds
-    (what an RLlib env runner sends to the env in greedy mode). Extra outputs: ``"logits"``
-    (discrete), ``"values"``.
-    """
-
-    def __init__(self, module: nn.Module, outputs: tuple[str, ...] = ()) -> None:
-        super().__init__()
-        bad = [o for o in outputs if o not in ("logits", "values")]
-        if bad:
-            raise ValueError(f"RLlib modules have no output {bad[0]!r}; extras: logits, values")
-        self.outputs = tuple(outputs)
-        self.encoder = fuse_backbones(module.encoder)
-        self.critic = fuse_backbones(module.critic_encoder) if module.critic_encoder else None
-        self.pi, self.vf = copy.deepcopy(module.pi), copy.deepcopy(module.vf)
-        space = module.action_space
-        self.continuous = hasattr(space, "low")
-        if self.continuous:
-            self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
-            self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32))
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features = self.encoder(obs)
-        head = self.pi(features)
-        if self.continuous:
-            mean = head[:, : head.shape[1] // 2]
-            actions = torch.maximum(torch.minimum(mean, self.high), self.low)
-        else:
-            actions = head.argmax(dim=1)
-        extras = {"logits": head}
-        if "values" in self.outputs:
-            critic_features = features if self.critic is None else self.critic(obs)
-            extras["values"] = self.vf(critic_features).squeeze(-1)
-        return (actions, *(extras[name] for name in self.outputs))
-
-
 class Classifier(nn.Module):
     """A :func:`mnv4_rl.create_model` network, fused: float ``(B, C, H, W)`` -> ``(logits,)``."""
+
+    output_names = ("logits",)
 
     def __init__(self, model: MobileNetV4) -> None:
         super().__init__()
@@ -204,3 +187,15 @@ class Classifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (self.model(images),)
+
+
+def _classifier_program(
+    model: MobileNetV4, options: ProgramOptions
+) -> tuple[nn.Module, torch.Tensor]:
+    if options.outputs or options.channel_last:
+        raise ValueError("a classifier exports its logits only; drop outputs / channel_last")
+    size = options.image_size
+    return Classifier(model).eval(), torch.zeros(2, model.in_channels, size, size)
+
+
+register_adapter(Adapter("classifier", (MobileNetV4,), _classifier_program))
