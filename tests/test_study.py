@@ -67,7 +67,7 @@ def _monitor(folder: Path, start: float, rows: list[tuple[float, float, float]],
 # --- Grid and encoder specs ------------------------------------------------------------------
 
 
-def test_grid_order_and_encoder_specs() -> None:
+def test_grid_order_and_encoder_specs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     grid = make_grid(["Breakout", "Seaquest"], ["nature", "nano"], [0, 1], "ppo")
     assert [r.name for r in grid[:4]] == [
         "ppo_Breakout_nature_s0", "ppo_Breakout_nano_s0", "ppo_Seaquest_nature_s0", "ppo_Seaquest_nano_s0",
@@ -97,6 +97,12 @@ def test_grid_order_and_encoder_specs() -> None:
         make_grid(["Breakout"], ["nano"], [0], "dqn")
     with pytest.raises(UsageError, match="unknown env suffix"):
         make_grid(["Breakout:hsv"], ["nano"], [0], "ppo")
+    (tmp_path / "ppo_CarRacing-v3_nature_s0").mkdir()
+    (tmp_path / "ppo_CarRacing-v3_nature_s0" / "eval.json").write_text("{}")
+    study_main(["run", "--grid", "carracing", "--runs", str(tmp_path), "--dry-run"])
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[:2] == ["done  ppo_CarRacing-v3_nature_s0", "todo  ppo_CarRacing-v3_impala_s0"]
+    assert len(listed) == 15
 
 
 # --- RGB envs and the change of appearance -----------------------------------------------------
