@@ -47,6 +47,7 @@ ENCODERS = (
     "nano_rl@norm=frozen",
     "small",
     "hybrid_medium",
+    "frozen_nano",  # VecFrozenEncoder("nano", n_stack=4) + MLP head: export_policy(frozen_encoder=)
 )
 
 
@@ -74,8 +75,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def frozen_runtimes(folder: Path, compile_program: bool) -> dict:
+    """The frozen-encoder policy: eager as SB3 runs it (one new frame encoded per step, the
+    stack kept), and the exported program, which encodes all 4 frames of its input per call."""
+    from mnv4_rl.sb3 import VecFrozenEncoder, frozen_policy_kwargs
+
+    frames = gym.spaces.Box(0, 255, (84, 84), np.uint8)
+    env = type("Frames", (AtariShapes,), {"observation_space": frames})
+    venv = VecFrozenEncoder(DummyVecEnv([env]), "nano", pretrained=None, n_stack=4)
+    model = PPO("MlpPolicy", venv, policy_kwargs=frozen_policy_kwargs("ppo"))
+    policy = model.policy.eval()
+    stack = np.zeros((1, 4 * venv.features_dim), np.float32)
+
+    def eager(obs: np.ndarray) -> int:
+        stack[:, :-1280] = stack[:, 1280:]
+        stack[:, -1280:] = venv.encode(obs[:, -1])
+        with torch.no_grad():
+            return int(policy._predict(torch.from_numpy(stack), deterministic=True)[0])
+
+    program, _ = policy_program(model)
+    onnx_path = export_policy(model, folder / "frozen_nano.onnx", frozen_encoder=venv)
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(onnx_path), options, ["CPUExecutionProvider"])
+    runtimes = {"torch eager": eager}
+    if compile_program:
+        from mnv4_rl.frozen import frozen_program
+
+        full, _ = frozen_program(venv, program, torch.zeros(2, 4 * venv.features_dim))
+        compiled = torch.compile(full)
+
+        def torch_compiled(obs: np.ndarray) -> int:
+            with torch.no_grad():
+                return int(compiled(torch.from_numpy(obs))[0][0])
+
+        torch_compiled(AtariShapes.observation_space.sample()[None])
+        runtimes["torch compiled"] = torch_compiled
+    runtimes["ONNX Runtime"] = lambda obs: int(session.run(None, {"obs": obs})[0][0])
+    return runtimes
+
+
 def build_runtimes(encoder: str, folder: Path, compile_program: bool) -> dict:
     """name -> a function of one uint8 observation (numpy) returning the action."""
+    if encoder == "frozen_nano":
+        return frozen_runtimes(folder, compile_program)
     kwargs = policy_kwargs(parse_encoder(encoder), "ppo")
     model = PPO("CnnPolicy", DummyVecEnv([AtariShapes]), policy_kwargs=kwargs)
     policy = model.policy.eval()
@@ -161,7 +207,10 @@ def markdown(results: dict[int, dict]) -> str:
         for encoder in encoders:
             cells = []
             for runtime in runtimes:
-                cell = table[f"{encoder}|{runtime}"]
+                cell = table.get(f"{encoder}|{runtime}")
+                if cell is None:  # a runtime this encoder was not exported to
+                    cells.append("-")
+                    continue
                 base = table.get(f"nature|{runtime}", cell)["median_ms"]
                 cells.append(
                     f"{cell['median_ms']:.3f} / {cell['p99_ms']:.3f} "

@@ -6,7 +6,8 @@
 The frames are made as SB3's Atari pipeline makes them, with gymnasium's own wrappers: noop
 reset, frame skip 4 with max-pooling, 84x84 grey, FIRE at reset, a stack of 4 (zeros before the
 first frame, as SB3's ``VecFrameStack``), channel-first uint8 ``(4, 84, 84)``: the exported
-program's input. Full games, raw scores. Prints each game's score and the per-step latency of
+program's input (also of a frozen-encoder policy exported with ``export_policy(...,
+frozen_encoder=...)``, which takes the same stacks). Full games, raw scores. Prints each game's score and the per-step latency of
 the policy (median and 99th percentile).
 """
 
