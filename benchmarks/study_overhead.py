@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"Tune / hand per pair: {[round(r, 3) for r in ratios]}; median {statistics.median(ratios):.3f}"
     )
+    cpu_ratios = [t / h for h, t in zip(cpus["hand"], cpus["tune"], strict=True)]
+    print(
+        f"per CPU second: by hand {[round(c, 1) for c in cpus['hand']]}, Tune "
+        f"{[round(c, 1) for c in cpus['tune']]}; Tune / hand per pair "
+        f"{[round(r, 3) for r in cpu_ratios]}, median {statistics.median(cpu_ratios):.3f}"
+    )
 
 
 if __name__ == "__main__":
