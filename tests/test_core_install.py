@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +70,33 @@ def test_the_library_never_imports_the_lab() -> None:
         if "mnv4_lab" in path.read_text()
     ]
     assert not offenders, offenders
+
+
+LAB_COMMAND = """
+import sys
+for name in sys.argv[2:]:
+    sys.modules[name] = None
+command = sys.argv[1]
+sys.argv = [command, "--help"]
+# What pip's console-script wrapper runs.
+if command == "mnv4-rl-bench":
+    from mnv4_lab.bench import main
+else:
+    from mnv4_lab.study import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("command", ["mnv4-rl-bench", "mnv4-rl-study"])
+def test_the_lab_commands_name_the_extras_on_a_core_install(command: str, tmp_path: Path) -> None:
+    """On ``pip install mnv4_rl`` (no extras), the lab's commands exit with one line naming the
+    extras to install, not a traceback."""
+    blocked = [name for name in NOT_CORE if name != "mnv4_lab"]
+    done = subprocess.run(
+        [sys.executable, "-c", LAB_COMMAND, command, *blocked],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, (done.returncode, done.stderr[-3000:])
+    assert done.stderr.strip().splitlines() == [
+        f"{command} needs the stable_baselines3 package: pip install 'mnv4_rl[atari,examples]'"
+    ]

@@ -1,26 +1,63 @@
 """Throughput benchmark: MobileNetV4 encoders against SB3's NatureCNN (``mnv4-rl-bench``).
 
-See :mod:`mnv4_lab.bench.cli` for what is measured and how.
+See :mod:`mnv4_lab.bench.cli` for what is measured and how. This package imports without SB3:
+on a core install (``pip install mnv4_rl``) the command says which extras to install, and the
+names below load on first use.
 """
 
-from .cli import BASELINE, BenchConfig, main, parse_args, run_benchmark
-from .encoders import EncoderSpec, TimmMobileNetV4Extractor, parse_encoder, policy_kwargs
-from .report import METRICS, csv_columns, markdown_table, median, ratio, summarise
+from __future__ import annotations
 
-__all__ = [
-    "BASELINE",
-    "METRICS",
-    "BenchConfig",
-    "EncoderSpec",
-    "TimmMobileNetV4Extractor",
-    "csv_columns",
-    "main",
-    "markdown_table",
-    "median",
-    "parse_args",
-    "parse_encoder",
-    "policy_kwargs",
-    "ratio",
-    "run_benchmark",
-    "summarise",
-]
+import importlib
+import sys
+from typing import Any
+
+from mnv4_rl._extras import require
+
+#: The packages the benchmark runs on, all in the extras named by :data:`EXTRAS`.
+NEEDS = ("stable_baselines3", "gymnasium", "ale_py", "cv2", "matplotlib")
+EXTRAS = "atari,examples"
+
+#: public name -> the submodule that defines it (imported on first access).
+_LAZY = {
+    "BASELINE": "cli",
+    "BenchConfig": "cli",
+    "parse_args": "cli",
+    "run_benchmark": "cli",
+    "EncoderSpec": "encoders",
+    "TimmMobileNetV4Extractor": "encoders",
+    "parse_encoder": "encoders",
+    "policy_kwargs": "encoders",
+    "METRICS": "report",
+    "csv_columns": "report",
+    "dispersion": "report",
+    "markdown_table": "report",
+    "median": "report",
+    "ratio": "report",
+    "summarise": "report",
+    "verdict": "report",
+}
+
+__all__ = ["main", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script ``mnv4-rl-bench``; on an install without the lab's packages it exits with
+    one line naming the extras to install (no traceback).
+
+    Args:
+        argv: the command line (``sys.argv[1:]`` when None).
+    """
+    try:
+        for module in NEEDS:
+            require(module, EXTRAS, "mnv4-rl-bench")
+    except ImportError as error:
+        sys.exit(str(error))
+    from .cli import main as run
+
+    run(argv)

@@ -1,5 +1,5 @@
 """``python -m mnv4_lab.bench`` = the ``mnv4-rl-bench`` console script."""
 
-from .cli import main
+from . import main
 
 main()

@@ -11,9 +11,11 @@ For each encoder (NatureCNN always included as the baseline), interleaved round 
 * parameters and MACs per frame at the env's resolution (4x84x84), both including the 512-wide
   projection that the policy heads see.
 
-Every figure is also given as a ratio to NatureCNN's from the same run. Outputs in ``--out``:
-``results.md`` (the table, also printed), ``results.csv``, ``results.json`` (with every repeat
-and the machine) and ``ratios.png``.
+Every figure is also given as a ratio to NatureCNN's from the same run. The spread of the repeats
+(max / min over rounds) says whether those ratios mean anything: when an encoder's per-round ratio
+to NatureCNN moves by more than ``--max-spread`` (1.25), the output says plainly that the machine
+was too busy. Outputs in ``--out``: ``results.md`` (the table, the verdict and the spreads, also
+printed), ``results.csv``, ``results.json`` (with every repeat and the machine) and ``ratios.png``.
 """
 
 from __future__ import annotations
@@ -39,11 +41,15 @@ from .measure import (
     train_samples_per_second,
 )
 from .report import (
+    MAX_SPREAD,
+    dispersion,
+    dispersion_table,
     header,
     machine_info,
     markdown_table,
     plot_ratios,
     summarise,
+    verdict,
     write_csv,
     write_json,
 )
@@ -71,6 +77,7 @@ class BenchConfig:
     torch_threads: int = 0
     tune_malloc: bool = False
     seed: int = 0
+    max_spread: float = MAX_SPREAD
     out: str = "results/bench"
 
 
@@ -111,10 +118,18 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         help="call mnv4_lab.tune_malloc() in every run (glibc keeps freed memory for reuse)",
     )
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--max-spread",
+        type=float,
+        default=d.max_spread,
+        help="largest max/min of a per-round ratio still called steady (default %(default)s)",
+    )
     p.add_argument("--out", default=d.out, help="output directory")
     a = p.parse_args(argv)
     if a.repeats < 1:
         p.error(f"--repeats must be at least 1, got {a.repeats}")
+    if a.max_spread < 1:
+        p.error(f"--max-spread is a max/min ratio, at least 1; got {a.max_spread}")
     if not isinstance(a.extractor_kwargs, dict):
         p.error(f"--extractor-kwargs must be a JSON object, got {a.extractor_kwargs!r}")
     return BenchConfig(
@@ -133,6 +148,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         torch_threads=a.torch_threads,
         tune_malloc=a.tune_malloc,
         seed=a.seed,
+        max_spread=a.max_spread,
         out=a.out,
     )
 
@@ -231,6 +247,7 @@ def _run(config: BenchConfig) -> dict[str, Any]:
     table = markdown_table(rows)
     info["malloc"] = "tuned" if config.tune_malloc else "glibc default"
     title = f"{header(info)}; {config.env}, {config.repeats} repeats (medians)"
+    judged = verdict(samples, BASELINE, config.max_spread)
     document = {
         "machine": info,
         "config": asdict(config),
@@ -239,8 +256,14 @@ def _run(config: BenchConfig) -> dict[str, Any]:
         "encoders": details,
         "rows": rows,
         "samples": samples,
+        "dispersion": dispersion(samples, BASELINE),
+        "verdict": {"steady": judged.steady, "text": judged.text, "worst": judged.worst},
     }
-    (out / "results.md").write_text(f"{title}\n\n{table}\n")
+    spreads = dispersion_table(samples, BASELINE)
+    (out / "results.md").write_text(
+        f"{title}\n\n{table}\n\n**{judged.text}**\n\nSpread of the repeats (max / min over "
+        f"rounds): own values / per-round ratio to {BASELINE}\n\n{spreads}\n"
+    )
     write_csv(rows, out / "results.csv")
     write_json(document, out / "results.json")
     plot_ratios(rows, BASELINE, out / "ratios.png", title)
@@ -255,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# {header(document['machine'])}")
     print(f"# {config.env}, medians of {config.repeats} interleaved repeats; (x) = ratio to nature")
     print(markdown_table(document["rows"]))
+    print(f"\n{document['verdict']['text']}")
     print(
         f"\nfiles: {out / 'results.md'}, {out / 'results.csv'}, {out / 'results.json'}, "
         f"{out / 'ratios.png'}"

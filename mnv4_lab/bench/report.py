@@ -85,6 +85,140 @@ def summarise(
     return rows
 
 
+#: The largest spread (max / min over rounds) of an encoder's per-round ratio to the baseline
+#: for which the bench calls its ratios meaningful. Interleaving puts every encoder in each round,
+#: so load that slows all encoders alike cancels in the per-round ratios; what is left is load that
+#: changed between one encoder's measurement and the next. A spread of 1.25 (about +-12% around
+#: the middle) is the run-to-run movement docs/performance.md records for single cells on a working
+#: machine (+-15%); beyond it, load alone moves a ratio by as much as the comparisons the project
+#: draws (targets of 1.3x, 1.5x), so the table cannot support them.
+MAX_SPREAD = 1.25
+
+
+def spread(values: list[float]) -> float:
+    """``max / min`` of the repeats: 1.0 when they agree; ``nan`` for fewer than two or a value
+    that is not positive."""
+    if len(values) < 2 or min(values) <= 0:
+        return float("nan")
+    return max(values) / min(values)
+
+
+def dispersion(
+    samples: dict[str, dict[str, list[float]]], baseline: str
+) -> dict[str, dict[str, dict[str, float]]]:
+    """How much each speed measurement moved across the interleaved rounds.
+
+    Args:
+        samples: ``{encoder: {metric key: [value per round]}}``, rounds in order.
+        baseline: the encoder every ratio is taken against.
+
+    Returns:
+        ``{encoder: {metric key: {"spread": s, "ratio_spread": r}}}`` for every speed metric
+        measured in every round: ``s`` is the spread of the encoder's own values (for the baseline,
+        how much the machine's speed changed between rounds), ``r`` the spread of its per-round
+        ratios to the baseline (``nan`` for the baseline itself).
+    """
+    speeds = [m.key for m in METRICS if m.speed]
+    base = samples[baseline]
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for encoder, values in samples.items():
+        result[encoder] = {}
+        for key in speeds:
+            own, ref = values.get(key, []), base.get(key, [])
+            if not own:
+                continue
+            ratios = [a / b for a, b in zip(own, ref, strict=False) if b > 0]
+            result[encoder][key] = {
+                "spread": spread(own),
+                "ratio_spread": float("nan") if encoder == baseline else spread(ratios),
+            }
+    return result
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the run's ratios mean anything.
+
+    Attributes:
+        steady: True when every per-round ratio stayed within ``max_spread``; False when the
+            machine was too busy; None when it cannot be told (one round).
+        text: one plain sentence for the output and the report.
+        worst: ``(encoder, metric key, ratio spread)`` of the least steady ratio (None if unknown).
+    """
+
+    steady: bool | None
+    text: str
+    worst: tuple[str, str, float] | None = None
+
+
+def verdict(
+    samples: dict[str, dict[str, list[float]]], baseline: str, max_spread: float = MAX_SPREAD
+) -> Verdict:
+    """Judge the run from the dispersion of its repeats (:func:`dispersion`).
+
+    Args:
+        samples: ``{encoder: {metric key: [value per round]}}``, rounds in order.
+        baseline: the encoder every ratio is taken against.
+        max_spread: the largest per-round ratio spread still called steady (:data:`MAX_SPREAD`).
+
+    Returns:
+        The :class:`Verdict`.
+    """
+    table = dispersion(samples, baseline)
+    titles = {m.key: m.title for m in METRICS}
+    spreads = [
+        (encoder, key, cell["ratio_spread"])
+        for encoder, cells in table.items()
+        for key, cell in cells.items()
+        if cell["ratio_spread"] == cell["ratio_spread"]
+    ]
+    if not spreads:
+        return Verdict(
+            None, "one round only: the noise of these ratios is unknown (use --repeats 3)"
+        )
+    encoder, key, worst = max(spreads, key=lambda item: item[2])
+    base = table[baseline].get(key, {}).get("spread", float("nan"))
+    where = (
+        f"{encoder}'s {titles[key]} ratio to {baseline} varied {worst:.2f}x across rounds "
+        f"({baseline}'s own {titles[key]} {base:.2f}x)"
+    )
+    if worst > max_spread:
+        return Verdict(
+            False,
+            f"MACHINE TOO BUSY, RATIOS NOT MEANINGFUL: {where}, more than the {max_spread:.2f}x "
+            "a steady run stays within; rerun on a quiet machine",
+            (encoder, key, worst),
+        )
+    return Verdict(
+        True,
+        f"steady: every ratio stayed within {worst:.2f}x across rounds (at most {max_spread:.2f}x "
+        f"allowed); the least steady: {where}",
+        (encoder, key, worst),
+    )
+
+
+def dispersion_table(samples: dict[str, dict[str, list[float]]], baseline: str) -> str:
+    """A markdown table of the spreads: per encoder and speed metric, ``own spread / ratio
+    spread`` (max / min over rounds)."""
+    table = dispersion(samples, baseline)
+    keys = [m for m in METRICS if m.speed and any(m.key in cells for cells in table.values())]
+    lines = [
+        "| encoder | " + " | ".join(m.title for m in keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for encoder, cells in table.items():
+        row = []
+        for m in keys:
+            cell = cells.get(m.key)
+            if cell is None:
+                row.append("n/a")
+                continue
+            own, rel = _format(cell["spread"], 1.0), cell["ratio_spread"]
+            row.append(own if rel != rel else f"{own} / {rel:.2f}")
+        lines.append(f"| {encoder} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def _format(value: float, scale: float) -> str:
     if value != value:
         return "n/a"

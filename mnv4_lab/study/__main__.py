@@ -1,5 +1,5 @@
 """``python -m mnv4_lab.study`` = the ``mnv4-rl-study`` console script."""
 
-from .cli import main
+from . import main
 
 main()
