@@ -6,23 +6,10 @@ Quick start::
     model = mnv4_rl.create_model("conv_small", in_channels=4, num_classes=0)
 """
 
+from . import models
 from .accel import compile_model
-from .encoders import EncoderOptions, FrameEncoder, resolve_options  # noqa: E402, I001
-from .models import (
-    RL_VARIANTS,
-    VARIANTS,
-    MobileNetV4,
-    ModelSpec,
-    create_model,
-    list_models,
-    mobilenet_v4_custom,
-    mobilenet_v4_hybrid_large,
-    mobilenet_v4_hybrid_medium,
-    mobilenet_v4_large,
-    mobilenet_v4_medium,
-    mobilenet_v4_nano,
-    mobilenet_v4_small,
-)
+from .encoders import EncoderOptions, FrameEncoder, resolve_options
+from .models import *  # noqa: F403  (the family: create_model, the factories, the specs)
 from .profiling import count_macs, count_params
 from .registry import (
     PRETRAINED,
@@ -37,31 +24,19 @@ from .weights import LoadSummary, WeightsNotFoundError, load_timm_weights
 __version__ = "0.1.0"
 
 __all__ = [
+    *models.__all__,
     "PRETRAINED",
     "EncoderEntry",
     "EncoderOptions",
     "FrameEncoder",
-    "RL_VARIANTS",
-    "VARIANTS",
     "LoadSummary",
-    "MobileNetV4",
-    "ModelSpec",
     "WeightsNotFoundError",
     "compile_model",
     "count_macs",
     "count_params",
-    "create_model",
     "get_encoder",
     "list_encoders",
-    "list_models",
     "load_timm_weights",
-    "mobilenet_v4_custom",
-    "mobilenet_v4_hybrid_large",
-    "mobilenet_v4_hybrid_medium",
-    "mobilenet_v4_large",
-    "mobilenet_v4_medium",
-    "mobilenet_v4_nano",
-    "mobilenet_v4_small",
     "register_encoder",
     "resolve_encoder",
     "resolve_options",

@@ -119,6 +119,16 @@ class EncoderOptions:
         """The registry entry."""
         return resolve_encoder(self.encoder)[0]
 
+    def describe(self) -> str:
+        """One line for ``repr``: the encoder, frames, norm, input statistics, weights, augmentation."""
+        f = self.frames
+        return (
+            f"encoder={self.encoder!r}, features_dim={self.features_dim}, layout={f.layout!r}, "
+            f"frames={f.frames}x{f.frame_channels}ch {f.height}x{f.width}, norm={self.norm!r}, "
+            f"input_norm={self.input_norm}, "
+            f"pretrained={self.weights.tag if self.weights else None}, augment={self.augment!r}"
+        )
+
     def record(self) -> dict[str, Any]:
         """The options as plain data (what SB3 zips, RLlib checkpoints and exported programs
         record); a state dict given as ``pretrained`` is recorded as ``"a state dict"``."""
@@ -378,9 +388,4 @@ class FrameEncoder(nn.Module):
             )
 
     def extra_repr(self) -> str:
-        o = self.options
-        return (
-            f"encoder={o.encoder!r}, features_dim={o.features_dim}, norm={o.norm!r}, "
-            f"input_norm={o.input_norm}, pretrained={o.weights.tag if o.weights else None}, "
-            f"augment={o.augment!r}"
-        )
+        return self.options.describe()

@@ -182,13 +182,7 @@ class EncoderExtractor(BaseFeaturesExtractor):
         return self
 
     def extra_repr(self) -> str:
-        o, f = self.options, self.options.frames
-        return (
-            f"encoder={o.encoder!r}, layout={f.layout!r}, "
-            f"frames={f.frames}x{f.frame_channels}ch {f.height}x{f.width}, norm={o.norm!r}, "
-            f"input_norm={o.input_norm}, pretrained={o.weights.tag if o.weights else None}, "
-            f"augment={o.augment!r}"
-        )
+        return self.options.describe()
 
 
 class MobileNetV4Extractor(EncoderExtractor):
@@ -292,55 +286,36 @@ class ImpalaCNN(EncoderExtractor):
         super().__init__(observation_space, "impala", features_dim, normalized_image, **options)
 
 
+def _fixed_encoder(class_name: str, encoder: str, what: str) -> type[MobileNetV4Extractor]:
+    """A :class:`MobileNetV4Extractor` subclass with ``encoder`` fixed, defined in this module
+    under ``class_name`` (SB3 saves it by that path)."""
+
+    def __init__(
+        self: MobileNetV4Extractor,
+        observation_space: spaces.Space,
+        features_dim: int = 512,
+        **kwargs: Any,
+    ) -> None:
+        MobileNetV4Extractor.__init__(self, observation_space, encoder, features_dim, **kwargs)
+
+    doc = f":class:`MobileNetV4Extractor` with ``encoder={encoder!r}`` ({what})."
+    namespace = {"__init__": __init__, "__doc__": doc, "__module__": __name__}
+    return type(class_name, (MobileNetV4Extractor,), namespace)
+
+
 # One class per family member, usable with no argument:
 # policy_kwargs=dict(features_extractor_class=MNv4NanoExtractor).
-class MNv4NanoExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``encoder="nano"`` (``conv_small_050``)."""
-
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
-        super().__init__(observation_space, "nano", features_dim, **kwargs)
-
-
-class MNv4NanoRLExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``encoder="nano_rl"`` (nano behind a patchify stem)."""
-
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
-        super().__init__(observation_space, "nano_rl", features_dim, **kwargs)
-
-
-class MNv4SmallExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``encoder="small"`` (``conv_small``)."""
-
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
-        super().__init__(observation_space, "small", features_dim, **kwargs)
-
-
-class MNv4MediumExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``encoder="medium"`` (``conv_medium``)."""
-
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
-        super().__init__(observation_space, "medium", features_dim, **kwargs)
-
-
-class MNv4LargeExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``encoder="large"`` (``conv_large``)."""
-
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
-        super().__init__(observation_space, "large", features_dim, **kwargs)
-
-
-class MNv4HybridMediumExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``encoder="hybrid_medium"``."""
-
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
-        super().__init__(observation_space, "hybrid_medium", features_dim, **kwargs)
-
-
-class MNv4HybridLargeExtractor(MobileNetV4Extractor):
-    """:class:`MobileNetV4Extractor` with ``encoder="hybrid_large"``."""
-
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, **kwargs: Any):
-        super().__init__(observation_space, "hybrid_large", features_dim, **kwargs)
+MNv4NanoExtractor = _fixed_encoder("MNv4NanoExtractor", "nano", "conv_small_050")
+MNv4NanoRLExtractor = _fixed_encoder("MNv4NanoRLExtractor", "nano_rl", "nano, patchify stem")
+MNv4SmallExtractor = _fixed_encoder("MNv4SmallExtractor", "small", "conv_small")
+MNv4MediumExtractor = _fixed_encoder("MNv4MediumExtractor", "medium", "conv_medium")
+MNv4LargeExtractor = _fixed_encoder("MNv4LargeExtractor", "large", "conv_large")
+MNv4HybridMediumExtractor = _fixed_encoder(
+    "MNv4HybridMediumExtractor", "hybrid_medium", "hybrid_medium"
+)
+MNv4HybridLargeExtractor = _fixed_encoder(
+    "MNv4HybridLargeExtractor", "hybrid_large", "hybrid_large"
+)
 
 
 def _is_frames(space: spaces.Space, normalized_image: bool) -> bool:
