@@ -60,15 +60,20 @@ def test_every_tag_brings_timms_own_statistics(hub_id: str) -> None:
         assert options.weights.tag == tag
 
 
+def _from_cache(tmp_path, monkeypatch, hub_id: str, encoder: str, pretrained) -> FrameEncoder:
+    """A FrameEncoder with ``pretrained`` read from a cache holding ``hub_id`` (no download)."""
+    cache_timm_weights(tmp_path, hub_id)
+    monkeypatch.setenv("MNV4_RL_WEIGHTS", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the stem rule's report
+        return FrameEncoder(FRAMES, encoder, pretrained=pretrained)
+
+
 def test_the_e3600_tag_is_normalised_with_its_half_statistics(tmp_path, monkeypatch) -> None:
     """The bug the registry fixed: the tag trained with mean = std = 0.5 was normalised with
     ImageNet's statistics, because the table was keyed per variant."""
     hub_id = "timm/mobilenetv4_conv_small.e3600_r256_in1k"
-    cache_timm_weights(tmp_path, hub_id)
-    monkeypatch.setenv("MNV4_RL_WEIGHTS", str(tmp_path))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        encoder = FrameEncoder(FRAMES, "small", pretrained=hub_id)
+    encoder = _from_cache(tmp_path, monkeypatch, hub_id, "small", hub_id)
     assert encoder.options.mean == (0.5, 0.5, 0.5)
     assert torch.allclose(encoder.preprocess.mean, torch.full((1, 4, 1, 1), 0.5))
     default = resolve_options(FRAMES, "small", pretrained=True, load_weights=False)
@@ -101,11 +106,7 @@ def test_misspelt_names_fail_at_once_with_the_known_names(call) -> None:
 
 def test_options_are_frozen_and_carry_the_load_summary(tmp_path, monkeypatch) -> None:
     hub_id = "timm/mobilenetv4_conv_small_050.e3000_r224_in1k"
-    cache_timm_weights(tmp_path, hub_id)
-    monkeypatch.setenv("MNV4_RL_WEIGHTS", str(tmp_path))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        encoder = FrameEncoder(FRAMES, "nano", pretrained=True)
+    encoder = _from_cache(tmp_path, monkeypatch, hub_id, "nano", True)
     summary = encoder.options.load_summary
     assert summary.loaded > 0 and "4 grayscale frame(s)" in summary.stem
     with pytest.raises(AttributeError):
