@@ -193,12 +193,11 @@ def test_rllib_ppo_learner_holds_the_scale_through_its_lr_schedule(checkpoint, a
                     num_epochs=1,
                     lr=[[0, 1e-3], [64, 1e-4]],  # RLlib's piecewise schedule over env steps
                 )
-                .learners(
-                    learner_class=ScaledLRPPOTorchLearner,
-                    learner_config_dict={"encoder_lr_scale": SCALE},
-                )
-                .rl_module(
-                    rl_module_spec=mnv4_module_spec("nano", pretrained=checkpoint, features_dim=8)
+                .learners(learner_class=ScaledLRPPOTorchLearner)
+                .rl_module(  # the option lives in the module config
+                    rl_module_spec=mnv4_module_spec(
+                        "nano", pretrained=checkpoint, features_dim=8, encoder_lr_scale=SCALE
+                    )
                 )
                 .debugging(seed=0)
                 .build_algo()
