@@ -19,13 +19,16 @@ import argparse
 import sys
 import warnings
 
+import numpy as np
 import torch
+from gymnasium import spaces
 from stable_baselines3 import DQN
 
 import mnv4_lab
-from mnv4_lab.atari import ENCODERS, make_atari_envs
+from mnv4_lab.atari import ENCODERS, FRAME_STACK, make_atari_envs
 from mnv4_lab.runs import evaluate, prepare_run, train, write_result
 from mnv4_rl.sb3 import encoder_policy_kwargs
+from mnv4_rl.weights import CheckpointError, WeightsNotFoundError
 from mnv4_rl.zoo import ATARI
 
 ZOO = ATARI["dqn"]
@@ -74,12 +77,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def read_weights_first(policy_kwargs: dict) -> None:
+    """Build the encoder once, reading its pretrained weights, before the run folder exists: a
+    missing file or an unreachable hub checkpoint fails here and leaves nothing behind."""
+    obs = spaces.Box(0, 255, (FRAME_STACK, 84, 84), np.uint8)  # what SB3 hands the policy
+    policy_kwargs["features_extractor_class"](obs, **policy_kwargs["features_extractor_kwargs"])
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
     if args.tune_malloc and mnv4_lab.tune_malloc():
         print("malloc: tuned (freed memory kept for reuse)")
+    policy_kwargs = encoder_policy_kwargs(
+        args.encoder, "dqn", pretrained=args.pretrained, features_dim=args.features_dim
+    )
+    if args.pretrained:
+        read_weights_first(policy_kwargs)
     run = prepare_run(args, "dqn", resume=args.resume, overwrite=args.overwrite)
 
     # Training envs: episodic life + clipped rewards; Monitor logs the raw full-game scores.
@@ -116,9 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
             gradient_steps=args.gradient_steps,
             exploration_fraction=args.exploration_fraction,
             exploration_final_eps=args.exploration_final_eps,
-            policy_kwargs=encoder_policy_kwargs(
-                args.encoder, "dqn", pretrained=args.pretrained, features_dim=args.features_dim
-            ),
+            policy_kwargs=policy_kwargs,
             tensorboard_log=tensorboard,
             seed=args.seed,
             device=args.device,
@@ -142,7 +155,9 @@ def main(argv: list[str] | None = None) -> dict:
         model.save_replay_buffer(replay_buffer)
         sys.exit(130)
 
-    # Final evaluation: full games, raw scores (no episodic life, no reward clipping).
+    # Final evaluation: full games, raw scores (no episodic life, no reward clipping). It acts
+    # on one observation at a time: one torch thread (docs/threads-and-install.md).
+    torch.set_num_threads(1)
     mean, std = evaluate(model, args.env, args.eval_episodes, args.seed, args.deterministic_eval)
     result = {
         "algo": "dqn",
@@ -163,5 +178,6 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except mnv4_lab.UsageError as error:  # a bad --env, an existing run folder...: one line
+    # A bad --env, an existing run folder, weights that cannot be had...: one line.
+    except (mnv4_lab.UsageError, WeightsNotFoundError, CheckpointError) as error:
         sys.exit(f"error: {error}")

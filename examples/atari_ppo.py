@@ -18,13 +18,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
 import torch
+from gymnasium import spaces
 from stable_baselines3 import PPO
 
 import mnv4_lab
-from mnv4_lab.atari import ENCODERS, make_atari_envs
+from mnv4_lab.atari import ENCODERS, FRAME_STACK, make_atari_envs
 from mnv4_lab.runs import evaluate, prepare_run, train, write_result
 from mnv4_rl.sb3 import encoder_policy_kwargs
+from mnv4_rl.weights import CheckpointError, WeightsNotFoundError
 from mnv4_rl.zoo import ATARI, schedule_start
 
 ZOO = ATARI["ppo"]
@@ -77,12 +80,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def read_weights_first(policy_kwargs: dict) -> None:
+    """Build the encoder once, reading its pretrained weights, before the run folder exists: a
+    missing file or an unreachable hub checkpoint fails here and leaves nothing behind."""
+    obs = spaces.Box(0, 255, (FRAME_STACK, 84, 84), np.uint8)  # what SB3 hands the policy
+    policy_kwargs["features_extractor_class"](obs, **policy_kwargs["features_extractor_kwargs"])
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
     if args.tune_malloc and mnv4_lab.tune_malloc():
         print("malloc: tuned (freed memory kept for reuse)")
+    policy_kwargs = encoder_policy_kwargs(
+        args.encoder, "ppo", pretrained=args.pretrained, features_dim=args.features_dim
+    )
+    if args.pretrained:
+        read_weights_first(policy_kwargs)
     run = prepare_run(args, "ppo", resume=args.resume, overwrite=args.overwrite)
 
     # Training envs: episodic life + clipped rewards; Monitor logs the raw full-game scores.
@@ -107,9 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
             clip_range=linear_schedule(args.clip_range),
             ent_coef=args.ent_coef,
             vf_coef=args.vf_coef,
-            policy_kwargs=encoder_policy_kwargs(
-                args.encoder, "ppo", pretrained=args.pretrained, features_dim=args.features_dim
-            ),
+            policy_kwargs=policy_kwargs,
             tensorboard_log=tensorboard,
             seed=args.seed,
             device=args.device,
@@ -130,7 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
     if trained["interrupted"]:
         sys.exit(130)
 
-    # Final evaluation: full games, raw scores (no episodic life, no reward clipping).
+    # Final evaluation: full games, raw scores (no episodic life, no reward clipping). It acts
+    # on one observation at a time: one torch thread (docs/threads-and-install.md).
+    torch.set_num_threads(1)
     mean, std = evaluate(model, args.env, args.eval_episodes, args.seed, args.deterministic_eval)
     result = {
         "algo": "ppo",
@@ -150,5 +165,6 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except mnv4_lab.UsageError as error:  # a bad --env, an existing run folder...: one line
+    # A bad --env, an existing run folder, weights that cannot be had...: one line.
+    except (mnv4_lab.UsageError, WeightsNotFoundError, CheckpointError) as error:
         sys.exit(f"error: {error}")

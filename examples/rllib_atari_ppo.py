@@ -24,12 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import ray
+import torch
 from ray.rllib.algorithms.ppo import PPOConfig
 
 import mnv4_lab
 from mnv4_lab.rllib_atari import RLlibAtari, ale_id, evaluate_module
 from mnv4_rl.encoders import ENCODERS
 from mnv4_rl.rllib import mnv4_module_spec
+from mnv4_rl.weights import CheckpointError, WeightsNotFoundError
 
 DEFAULT = "default"  # RLlib's own CNN encoder (its default PPO module), the baseline
 
@@ -104,9 +106,20 @@ def build_config(args: argparse.Namespace) -> PPOConfig:
     return config
 
 
+def read_weights_first(args: argparse.Namespace) -> None:
+    """Build the module once, reading its pretrained weights, before the run folder exists: a
+    missing file or an unreachable hub checkpoint fails here and leaves nothing behind."""
+    env = RLlibAtari({"game": args.env, "dim": args.dim, "framestack": args.framestack})
+    spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
+    mnv4_module_spec(args.encoder, pretrained=args.pretrained, **spaces).build()
+    env.close()
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     ale_id(args.env)  # a bad --env fails here, before Ray starts
+    if args.pretrained and args.encoder != DEFAULT:
+        read_weights_first(args)
     run_dir = Path(args.log_dir).resolve() / (
         args.run_name or f"rllib_ppo_{args.env.replace('/', '_')}_{args.encoder}_s{args.seed}"
     )
@@ -115,8 +128,6 @@ def main(argv: list[str] | None = None) -> dict:
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(vars(args), indent=2))
     if args.torch_threads:
-        import torch
-
         torch.set_num_threads(args.torch_threads)
 
     if args.address:
@@ -154,6 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
     algo.save_to_path(str(final))
 
     env_config = {"game": args.env, "dim": args.dim, "framestack": args.framestack}
+    torch.set_num_threads(1)  # acting on one observation at a time (docs/threads-and-install.md)
     scores = evaluate_module(
         algo.get_module(), env_config, args.eval_episodes, args.seed + 10_000, args.greedy_eval
     )
@@ -178,5 +190,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except mnv4_lab.UsageError as error:
+    except (mnv4_lab.UsageError, WeightsNotFoundError, CheckpointError) as error:
         sys.exit(f"error: {error}")

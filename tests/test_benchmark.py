@@ -98,6 +98,40 @@ def test_dispersion_and_verdict_on_known_numbers() -> None:
     assert verdict(one_round, "nature").steady is None
 
 
+#: Encoder-only rates recorded by ``mnv4-rl-bench --encoders nano --algos --repeats 4
+#: --encoder-seconds 0.3 --torch-threads 1`` on the 2-core Xeon @ 2.80GHz (AVX-512) while other
+#: jobs held it (load average about 10): real measurements, rounded to 0.1 sample/s.
+RECORDED_BUSY = {
+    "nature": {
+        "params": [1684128.0],
+        "fwd_samples_per_s": [99.2, 195.8, 285.2, 270.4],
+        "train256_samples_per_s": [103.3, 101.1, 192.2, 184.6],
+        "train32_samples_per_s": [76.9, 85.4, 128.3, 83.1],
+    },
+    "nano": {
+        "params": [1614112.0],
+        "fwd_samples_per_s": [49.2, 59.5, 93.1, 49.2],
+        "train256_samples_per_s": [36.7, 50.8, 69.8, 40.1],
+        "train32_samples_per_s": [25.2, 49.0, 44.1, 21.0],
+    },
+}
+
+
+def test_the_verdict_on_a_recorded_busy_run() -> None:
+    """That run's per-round ratios moved far more than the allowed 1.25x: its table must not be
+    read as a comparison, and the verdict says so."""
+    cells = dispersion(RECORDED_BUSY, "nature")
+    assert cells["nature"]["fwd_samples_per_s"]["spread"] == pytest.approx(285.2 / 99.2)
+    ratios = [49.2 / 99.2, 59.5 / 195.8, 93.1 / 285.2, 49.2 / 270.4]  # 0.50, 0.30, 0.33, 0.18
+    assert cells["nano"]["fwd_samples_per_s"]["ratio_spread"] == pytest.approx(
+        max(ratios) / min(ratios)
+    )
+    judged = verdict(RECORDED_BUSY, "nature")
+    assert judged.steady is False and judged.text.startswith("MACHINE TOO BUSY")
+    assert judged.worst[:2] == ("nano", "fwd_samples_per_s")
+    assert judged.worst[2] == pytest.approx(2.72, abs=0.01)
+
+
 def test_encoder_specs() -> None:
     spec = parse_encoder("small@norm=batch,drop_path_rate=0.1", {"norm": "frozen", "x": 1})
     assert (spec.kind, spec.variant) == ("encoder", "small")

@@ -157,6 +157,37 @@ def test_bad_env_leaves_no_folder_and_one_line(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def test_weights_that_cannot_be_had_fail_first_in_one_line_and_leave_no_folder(
+    tmp_path: Path,
+) -> None:
+    """A missing local file or an uncached hub checkpoint with no network: one line naming the
+    fix, before any run folder exists (a rerun with a local file is then not refused)."""
+    offline = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",  # no network, as far as huggingface_hub is concerned
+        "HF_HOME": str(tmp_path / "hf"),
+        "MNV4_RL_WEIGHTS": str(tmp_path / "weights"),  # nothing cached
+        "OMP_NUM_THREADS": "1",
+    }
+    runs = tmp_path / "runs"
+    args = ("--env", "Breakout", "--timesteps", "32", "--log-dir", str(runs), "--no-progress-bar")
+    cases = [
+        ("atari_ppo.py", "nano", str(tmp_path / "nope.safetensors"), "no checkpoint file at"),
+        ("atari_ppo.py", "small", "timm/mobilenetv4_conv_small.e2400_r224_in1k", "download"),
+        ("atari_dqn.py", "small", None, "could not download"),  # the variant's own weights
+    ]
+    for script, encoder, source, says in cases:
+        pretrained = ("--pretrained",) if source is None else ("--pretrained", source)
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), *args, "--encoder", encoder, *pretrained],
+            capture_output=True, text=True, cwd=tmp_path, env=offline, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr[-3000:]
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
+        assert not runs.exists() or not list(runs.iterdir()), list(runs.iterdir())
+
+
 def test_missing_tensorboard_names_the_fix_and_no_tensorboard_runs(tmp_path: Path) -> None:
     """Without the tensorboard package the example says what to do; --no-tensorboard runs."""
     blocked = (
