@@ -258,6 +258,11 @@ def test_report_tables_curves_and_aggregate(tmp_path: Path) -> None:
             write_run(runs, game, "nature", seed, [good * 0.5 + seed] * 6)
             write_run(runs, game, "nano", seed, [good + seed] * 6)
     write_run(runs, "Breakout", "impala", 0, [3.0] * 6)  # an incomplete encoder: no full seed
+    for seed in (0, 1, 2):  # evaluated recoloured too: half the score kept
+        path = runs / f"ppo_Breakout_nano_s{seed}" / "eval.json"
+        result = json.loads(path.read_text())
+        result["appearance_return_mean"] = result["eval_return_mean"] / 2
+        path.write_text(json.dumps(result))
     out = tmp_path / "report"
     report = write_report([runs], out, window=2, targets={"Breakout": 6.0}, reps=500)
     for name in ("runs.csv", "summary.md", "aggregate.md", "aggregate.json", "reach.md",
@@ -270,6 +275,8 @@ def test_report_tables_curves_and_aggregate(tmp_path: Path) -> None:
     assert nano[0] > nature[0] and nano[1] <= nano[0] <= nano[2]
     assert "| Breakout | 6 | nano | 3/3 |" in report
     assert "min..max of the seeds" in report  # what a 3-seed per-game interval is
+    assert "| Breakout | nano | 3 | 13.00 | 6.50 | 0.50 | s0: 6.0, s1: 6.5, s2: 7.0 |" in report
+    assert "score at equal training seconds" in report
     assert set(data["per_game"]) == {"Breakout", "Seaquest"}
     assert "| Seaquest | nano | 0, 1, 2 |" in report
     (runs / "ppo_Pong_nano_s0").mkdir()  # an unfinished run folder is skipped
