@@ -161,7 +161,17 @@ def make_carracing_envs(
 
     Returns:
         A ``VecFrameStack`` over a ``DummyVecEnv``.
+
+    Raises:
+        UsageError: Box2D is not installed (the message names the extra).
     """
+    try:
+        import Box2D  # noqa: F401 - gymnasium's own hint (swig, gymnasium[box2d]) fails here
+    except ImportError:
+        raise UsageError(
+            "CarRacing-v3 needs Box2D and pygame: pip install 'mnv4_rl[carracing]' (the box2d "
+            "2.3.10 wheel; gymnasium's box2d extra builds box2d-py with swig)"
+        ) from None
     env_kwargs: dict[str, Any] = {"domain_randomize": domain_randomize}
     if max_episode_steps is not None:
         env_kwargs["max_episode_steps"] = max_episode_steps
