@@ -26,6 +26,7 @@ from mnv4_rl.augment import (
     make_augmentation,
     random_shift,
     set_augmentation_mode,
+    strip_augmentations,
 )
 from mnv4_rl.frames import resolve_layout
 from mnv4_rl.sb3.augmented import (
@@ -89,6 +90,16 @@ def test_module_acts_in_training_mode_only():
     shift.eval()
     assert shift(x) is x
     assert list(shift.state_dict()) == []  # checkpoints do not depend on it
+
+
+def test_strip_augmentations_replaces_them_with_identity():
+    net = nn.Sequential(make_augmentation("shift"), nn.Sequential(RandomShift(2), nn.Flatten()))
+    before = net.state_dict()
+    assert strip_augmentations(net) == 2
+    assert not any(isinstance(m, Augmentation) for m in net.modules())
+    assert net.state_dict().keys() == before.keys()
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(net.train()(x), x.flatten(1))
 
 
 def test_deterministic_under_the_global_seed():
@@ -396,3 +407,184 @@ def test_bad_options_through_policy_kwargs():
             PPO(
                 "CnnPolicy", env, policy_kwargs=encoder_policy_kwargs(name, augment="shift", pad=36)
             )
+
+
+# ----------------------------------------------------------------------------------- rl-zoo3
+def test_rl_zoo_trains_dqn_with_shift_and_the_drq_policy(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_zoo3.train", "--algo", "dqn", "--env",
+         "BreakoutNoFrameskip-v4", "-conf", "mnv4_rl.zoo.dqn_nature_shift", "-n", "128",
+         "--eval-freq", "-1", "-f", str(tmp_path), "--seed", "0", "--device", "cpu", "-params",
+         "buffer_size:500", "learning_starts:64", "train_freq:4"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    run = tmp_path / "dqn" / "BreakoutNoFrameskip-v4_1"
+    assert (
+        "mnv4_rl.sb3.augmented.DrQDQNPolicy"
+        in (run / "BreakoutNoFrameskip-v4" / "config.yml").read_text()
+    )
+    model = DQN.load(run / "BreakoutNoFrameskip-v4.zip", device="cpu")
+    assert type(model.policy) is DrQDQNPolicy
+    assert isinstance(model.policy.q_net.features_extractor, AugmentedNatureCNN)
+
+
+# ------------------------------------------------------------------------------------ RLlib
+def rllib_module(**options):
+    from mnv4_rl.rllib import mnv4_module_spec
+
+    env = NoiseEnv()
+    spec = mnv4_module_spec(
+        "nano", features_dim=16, augment="shift", observation_space=env.observation_space,
+        action_space=env.action_space, **options,
+    )  # fmt: skip
+    return spec.build()
+
+
+class RLlibRecorder:
+    """Hooks on each encoder: the offsets between the latest ``preprocess`` output (of either
+    encoder: a separate critic takes the policy encoder's frames in training) and what each
+    backbone got."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.phase = "setup"
+        self.calls: list[tuple[str, str, list]] = []
+        self.latest: torch.Tensor | None = None
+        for name in ("encoder", "critic_encoder"):
+            encoder = getattr(module, name, None)
+            if encoder is not None:
+                self._watch(name, encoder)
+
+    def _watch(self, name: str, encoder: nn.Module) -> None:
+        def after_preprocess(module, inputs, output):
+            self.latest = output
+
+        def before_backbone(module, inputs):
+            self.calls.append((self.phase, name, offsets_of(self.latest, inputs[0])))
+
+        encoder.preprocess.register_forward_hook(after_preprocess)
+        encoder.backbone.register_forward_pre_hook(before_backbone)
+
+    def offsets(self, phase: str, name: str = "encoder") -> list[tuple]:
+        return [o for p, n, offs in self.calls if (p, n) == (phase, name) for o in offs]
+
+
+def test_rllib_module_shifts_in_forward_train_only():
+    from ray.rllib.core.columns import Columns
+
+    module = rllib_module(separate_critic=True)
+    recorder = RLlibRecorder(module)
+    env = NoiseEnv()
+    env.reset(seed=0)
+    obs = torch.as_tensor(np.stack([env.step(0)[0] for _ in range(24)]))
+    batch = {Columns.OBS: obs}
+    recorder.phase = "exploration"
+    module.forward_exploration(batch)
+    recorder.phase = "train"
+    out = module.forward_train(batch)
+    assert module.training  # RLlib leaves the module in training mode ...
+    recorder.phase = "values"
+    module.compute_values(batch)  # ... where the learner's GAE asks for values: not shifted
+    recorder.phase = "inference"
+    module.forward_inference(batch)
+    for phase in ("exploration", "inference"):
+        assert_unshifted(recorder.offsets(phase))
+    assert_unshifted(recorder.offsets("values", "critic_encoder"))
+    shifted = recorder.offsets("train")
+    assert_shifted(shifted)
+    # The critic's encoder sees the very same shifted frames (one draw per sample).
+    assert recorder.offsets("train", "critic_encoder") == shifted
+    assert Columns.EMBEDDINGS in out
+    # APPO's target network never shifts.
+    module.make_target_networks()
+    recorder.phase = "target"
+    assert not any(isinstance(m, Augmentation) for m in module._target_encoder.modules())
+
+
+def test_rllib_ppo_learner_shifts_env_runner_does_not():
+    import ray
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    from mnv4_rl.rllib import mnv4_module_spec
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        config = (
+            PPOConfig()
+            .environment(NoiseEnv)
+            .env_runners(num_env_runners=0, num_envs_per_env_runner=1, rollout_fragment_length=32)
+            .training(train_batch_size_per_learner=32, minibatch_size=16, num_epochs=1)
+            .rl_module(rl_module_spec=mnv4_module_spec("nano", features_dim=16, augment="shift"))
+            .debugging(seed=0)
+        )
+        algo = config.build_algo()
+        learner_module = algo.learner_group._learner.module["default_policy"]
+        runner_module = algo.env_runner.module
+        assert learner_module is not runner_module
+        learner, runner = RLlibRecorder(learner_module), RLlibRecorder(runner_module)
+        runner.phase = "rollout"
+        # The learner: GAE's value pass first, then the minibatch updates.
+        forward_train = learner_module._forward_train
+
+        def tagged(batch, **kwargs):
+            learner.phase = "train"
+            try:
+                return forward_train(batch, **kwargs)
+            finally:
+                learner.phase = "values"
+
+        learner.phase = "values"
+        learner_module._forward_train = tagged
+        algo.train()
+        algo.stop()
+    finally:
+        if started:
+            ray.shutdown()
+    assert_unshifted(runner.offsets("rollout"))
+    assert_unshifted(learner.offsets("values"))
+    assert_shifted(learner.offsets("train"))
+
+
+# ----------------------------------------------------------------------------------- export
+@pytest.mark.parametrize("name", ["nature", "nano"])
+def test_export_of_an_augmented_model_acts_as_predict(name, tmp_path):
+    import onnxruntime as ort
+
+    from mnv4_rl.export import export_policy, policy_program
+    from mnv4_rl.sb3 import encoder_policy_kwargs
+
+    model = PPO(
+        "CnnPolicy", vec_env(), n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu",
+        policy_kwargs=encoder_policy_kwargs(name, "ppo", augment="shift", features_dim=32),
+    )  # fmt: skip
+    model.learn(32)
+    program, example = policy_program(model, outputs=("logits",))
+    # The program holds no augmentation that could act, even if someone sets training mode.
+    program.train()
+    obs = torch.as_tensor(np.stack([NoiseEnv().observation_space.sample() for _ in range(16)]))
+    first = program(obs)[1]
+    assert torch.equal(program(obs)[1], first)
+    path = export_policy(model, tmp_path / "policy.onnx", outputs=("logits",))
+    session = ort.InferenceSession(str(path))
+    actions = session.run(None, {session.get_inputs()[0].name: obs.numpy()})[0]
+    expected, _ = model.predict(obs.numpy(), deterministic=True)
+    np.testing.assert_array_equal(actions, expected)
+
+
+# ----------------------------------------------------------------------- bench / study specs
+def test_bench_spec_syntax_takes_augment_and_pad():
+    from mnv4_lab.bench.encoders import parse_encoder, policy_kwargs
+
+    space = NoiseEnv().observation_space
+    for spec in ("nature@augment=shift,pad=2", "nano@augment=shift,pad=2,features_dim=32"):
+        kwargs = policy_kwargs(parse_encoder(spec), "ppo")
+        extractor = kwargs["features_extractor_class"](space, **kwargs["features_extractor_kwargs"])
+        shifts = [m for m in extractor.modules() if isinstance(m, RandomShift)]
+        assert len(shifts) == 1 and shifts[0].pad == 2, spec

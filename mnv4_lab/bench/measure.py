@@ -155,6 +155,8 @@ def run_end_to_end(config: EndToEndConfig) -> dict[str, float]:
     """
     from stable_baselines3 import DQN, PPO
 
+    from mnv4_rl.sb3.augmented import drq_policy
+
     from ..atari import ThroughputCallback, make_atari_envs
     from ..malloc import tune_malloc
 
@@ -185,8 +187,9 @@ def run_end_to_end(config: EndToEndConfig) -> dict[str, float]:
         env = make_atari_envs(config.env, 1, config.seed)
         total = config.learning_starts + config.steps
         # The buffer holds the whole run; rl-zoo's 100k buffer would only add untouched memory.
+        augmented = kwargs.get("features_extractor_kwargs", {}).get("augment") not in (None, "none")
         model = DQN(
-            "CnnPolicy",
+            drq_policy("dqn") if augmented else "CnnPolicy",  # DrQ: the target shifts too
             env,
             buffer_size=total,
             learning_starts=config.learning_starts,

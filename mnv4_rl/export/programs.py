@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..augment import strip_augmentations
 from ..models.mobilenetv4 import MobileNetV4
 
 __all__ = [
@@ -168,8 +169,11 @@ def example_batch(shape: tuple[int, ...], dtype: Any) -> torch.Tensor:
 
 
 def fuse_backbones(module: nn.Module) -> nn.Module:
-    """A deep copy in eval mode with every MobileNetV4's BatchNorm fused into its convolutions."""
+    """A deep copy in eval mode, without training-time augmentation, with every MobileNetV4's
+    BatchNorm fused into its convolutions."""
     module = copy.deepcopy(module).eval()
+    # Exported programs never augment, whatever mode they are later put in.
+    strip_augmentations(module)
     for child in module.modules():
         if isinstance(child, MobileNetV4):
             child.fuse_for_inference()

@@ -21,6 +21,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from .._compat import renamed_keyword
+from ..augment import strip_augmentations
 from ..encoders import FrameEncoder
 from ..registry import get_encoder
 
@@ -43,6 +44,8 @@ MODULE_OPTIONS: dict[str, Any] = {
     "drop_path_rate": 0.0,
     "augment": None,
     "pad": 4,
+    # Read by mnv4_rl.rllib.lr_scale's learners: the backbone steps at this x lr (None: 1.0).
+    "encoder_lr_scale": None,
 }
 
 
@@ -83,7 +86,14 @@ class MobileNetV4RLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
         encoder_kwargs = {
             key: config[key]
             for key in MODULE_OPTIONS
-            if key not in ("encoder", "features_dim", "separate_critic", "drop_path_rate")
+            if key
+            not in (
+                "encoder",
+                "features_dim",
+                "separate_critic",
+                "drop_path_rate",
+                "encoder_lr_scale",
+            )
         }
         if config["drop_path_rate"]:
             encoder_kwargs["drop_path_rate"] = config["drop_path_rate"]
@@ -96,6 +106,13 @@ class MobileNetV4RLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
         self.encoder = build()
         width = self.encoder.features_dim
         self.critic_encoder = build() if config["separate_critic"] else None
+        # RLlib's forward_train leaves the module in training mode, and the learner's GAE calls
+        # compute_values outside it: a shift keyed to training mode would shift the value targets
+        # too. The encoders therefore hold none; _forward_train alone applies it.
+        self.augment = self.encoder.augment if config["augment"] not in (None, "none") else None
+        for encoder in (self.encoder, self.critic_encoder):
+            if encoder is not None:
+                strip_augmentations(encoder)
         self.pi = nn.Linear(width, _policy_outputs(self.action_space))
         self.vf = nn.Linear(width, 1)
         # Small initial policy outputs (near-uniform actions), as RLlib's default heads start.
@@ -110,10 +127,18 @@ class MobileNetV4RLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI):
         return {Columns.ACTION_DIST_INPUTS: self.pi(features)}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        features = self.encoder(batch[Columns.OBS])
-        value_features = (
-            features if self.critic_encoder is None else self.critic_encoder(batch[Columns.OBS])
-        )
+        obs = batch[Columns.OBS]
+        if self.augment is None:
+            features = self.encoder(obs)
+            value_features = features if self.critic_encoder is None else self.critic_encoder(obs)
+        else:
+            # The training batch alone is shifted, one draw per sample; the critic sees the same.
+            frames = self.augment(self.encoder.preprocess(obs))
+            features = self.encoder.projection(self.encoder.backbone(frames))
+            critic = self.critic_encoder
+            value_features = (
+                features if critic is None else critic.projection(critic.backbone(frames))
+            )
         return {
             Columns.ACTION_DIST_INPUTS: self.pi(features),
             Columns.EMBEDDINGS: value_features,
@@ -156,8 +181,10 @@ def mnv4_module_spec(
         variant: the old name of ``encoder`` (deprecated).
         **options: :data:`MODULE_OPTIONS` (``features_dim``, ``pretrained``, ``norm``,
             ``input_norm``, ``layout``, ``frame_channels``, ``in_channels``,
-            ``normalized_image``, ``separate_critic``, ``drop_path_rate``), with the SB3
-            extractor's defaults and meanings. ``observation_space`` / ``action_space`` may be
+            ``normalized_image``, ``separate_critic``, ``drop_path_rate``, ``augment``,
+            ``pad``), with the SB3 extractor's defaults and meanings (``augment="shift"``
+            shifts the learner's training batches only, see ``docs/augmentation.md``).
+            ``observation_space`` / ``action_space`` may be
             given to check the spaces now rather than when RLlib builds the module.
 
     Raises:

@@ -150,7 +150,11 @@ def hyperparams_for(
     if augment:
         from ..sb3.augmented import drq_policy
 
-        settings["policy"] = drq_policy(algo)
+        policy = drq_policy(algo)
+        # rl-zoo3 imports a policy named by a dotted path; it cannot take a class.
+        settings["policy"] = (
+            policy if isinstance(policy, str) else f"{policy.__module__}.{policy.__qualname__}"
+        )
     return {"atari": settings}
 
 
