@@ -84,7 +84,10 @@ def read_weights_first(policy_kwargs: dict) -> None:
     """Build the encoder once, reading its pretrained weights, before the run folder exists: a
     missing file or an unreachable hub checkpoint fails here and leaves nothing behind."""
     obs = spaces.Box(0, 255, (FRAME_STACK, 84, 84), np.uint8)  # what SB3 hands the policy
-    policy_kwargs["features_extractor_class"](obs, **policy_kwargs["features_extractor_kwargs"])
+    try:
+        policy_kwargs["features_extractor_class"](obs, **policy_kwargs["features_extractor_kwargs"])
+    except (WeightsNotFoundError, CheckpointError) as error:  # one line, as for a bad --env
+        raise mnv4_lab.UsageError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -165,6 +168,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    # A bad --env, an existing run folder, weights that cannot be had...: one line.
-    except (mnv4_lab.UsageError, WeightsNotFoundError, CheckpointError) as error:
+    except mnv4_lab.UsageError as error:  # a bad --env, an existing run folder...: one line
         sys.exit(f"error: {error}")

@@ -111,8 +111,12 @@ def read_weights_first(args: argparse.Namespace) -> None:
     missing file or an unreachable hub checkpoint fails here and leaves nothing behind."""
     env = RLlibAtari({"game": args.env, "dim": args.dim, "framestack": args.framestack})
     spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
-    mnv4_module_spec(args.encoder, pretrained=args.pretrained, **spaces).build()
-    env.close()
+    try:
+        mnv4_module_spec(args.encoder, pretrained=args.pretrained, **spaces).build()
+    except (WeightsNotFoundError, CheckpointError) as error:  # one line, as for a bad --env
+        raise mnv4_lab.UsageError(str(error)) from None
+    finally:
+        env.close()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -190,5 +194,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except (mnv4_lab.UsageError, WeightsNotFoundError, CheckpointError) as error:
+    except mnv4_lab.UsageError as error:
         sys.exit(f"error: {error}")

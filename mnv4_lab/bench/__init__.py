@@ -8,10 +8,9 @@ names below load on first use.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
-from mnv4_rl._extras import require
+from mnv4_rl._extras import exit_unless_installed
 
 #: The packages the benchmark runs on, all in the extras named by :data:`EXTRAS`.
 NEEDS = ("stable_baselines3", "gymnasium", "ale_py", "cv2", "matplotlib")
@@ -53,11 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     Args:
         argv: the command line (``sys.argv[1:]`` when None).
     """
-    try:
-        for module in NEEDS:
-            require(module, EXTRAS, "mnv4-rl-bench")
-    except ImportError as error:
-        sys.exit(str(error))
+    exit_unless_installed(NEEDS, EXTRAS, "mnv4-rl-bench")
     from .cli import main as run
 
     run(argv)
