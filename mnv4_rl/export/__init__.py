@@ -104,6 +104,7 @@ def export_policy(
     channel_last: bool = False,
     image_size: int = 224,
     check: bool = True,
+    frozen_encoder: Any = None,
 ) -> Path:
     """Export a trained policy (or classifier) to ``path``; the suffix picks the format.
 
@@ -127,6 +128,10 @@ def export_policy(
         image_size: a classifier's input side (its exported program takes that size only).
         check: run the written file on sample observations and compare with the policy
             (needs onnxruntime for ``.onnx``).
+        frozen_encoder: for a policy trained on frozen-encoder features: the
+            ``VecFrozenEncoder`` / ``FrozenEncoderObservation`` (or its saved file); the program
+            then takes the last ``n_stack`` raw frames, ``(B, n_stack, *frame)``
+            (:func:`mnv4_rl.frozen.frozen_program`).
 
     Returns:
         The written path.
@@ -143,6 +148,10 @@ def export_policy(
     program, example = policy_program(
         load_source(source, algo), tuple(outputs), channel_last, image_size
     )
+    if frozen_encoder is not None:  # raw frames -> frozen encoder -> the policy on features
+        from ..frozen import frozen_program
+
+        program, example = frozen_program(frozen_encoder, program, example)
     write(program, example, path, list(program.output_names))
     if check:
         check_file(path, program, _sample_like(example))
