@@ -90,9 +90,10 @@ def _assert_scaled_for_the_whole_run(calls, schedule_values: set, encoder_params
     assert head_rates <= schedule_values | {max(schedule_values)}
 
 
+@pytest.mark.parametrize("how", ["keyword", "apply"])
 @pytest.mark.parametrize("algo", [PPO, DQN])
 def test_scale_holds_through_a_real_run_with_a_schedule_and_a_reload(
-    algo, checkpoint, adam_lrs, tmp_path: Path
+    algo, how, checkpoint, adam_lrs, tmp_path: Path
 ) -> None:
     seen: set[float] = set()
 
@@ -112,15 +113,22 @@ def test_scale_holds_through_a_real_run_with_a_schedule_and_a_reload(
             DummyVecEnv([ColourEnv]),
             learning_rate=schedule,
             policy_kwargs=mnv4_policy_kwargs(
-                "nano", algo.__name__.lower(), pretrained=checkpoint, features_dim=16
+                "nano",
+                algo.__name__.lower(),
+                pretrained=checkpoint,
+                features_dim=16,
+                **({"encoder_lr_scale": SCALE} if how == "keyword" else {}),
             ),
             seed=0,
             **kwargs,
         )
-    tagged = apply_encoder_lr_scale(model, SCALE)
     backbone = model.policy.q_net if algo is DQN else model.policy
     n_encoder = len(list(backbone.features_extractor.backbone.parameters()))
-    assert tagged >= n_encoder
+    if how == "apply":
+        assert apply_encoder_lr_scale(model, SCALE) >= n_encoder
+    assert isinstance(model.policy.optimizer, LRScaledAdam)
+    if algo is PPO:  # the eps SB3 gives PPO's plain Adam
+        assert model.policy.optimizer.defaults["eps"] == 1e-5
     model.learn(32)
     _assert_scaled_for_the_whole_run(adam_lrs, seen, n_encoder)
 

@@ -27,6 +27,7 @@ from .._compat import renamed_keyword
 from ..accel import compile_model
 from ..encoders import FrameEncoder, check_features_dim, default_norm
 from ..frames import LAYOUTS, FrameLayout, resolve_layout
+from ..lr_scale import mark_lr_scale
 from ..weights import WeightsNotFoundError
 
 __all__ = [
@@ -89,6 +90,9 @@ class EncoderExtractor(BaseFeaturesExtractor):
         compile: run the backbone through ``torch.compile`` for calls without autograd (SB3's
             rollouts and predictions); training steps stay eager on the same parameters. See
             :func:`mnv4_rl.compile_model`.
+        encoder_lr_scale: tag the backbone's parameters to learn at this fraction of the
+            learning rate (read by an :func:`mnv4_rl.lr_scale.lr_scaled` optimiser;
+            :func:`~mnv4_rl.sb3.encoder_policy_kwargs` sets both).
         **options: :func:`mnv4_rl.resolve_options` (``pretrained``, ``norm``, ``input_norm``,
             ``layout``, ``frame_channels``, ``in_channels``, ``augment``, ``pad``,
             ``drop_path_rate``, ``channels_last``...).
@@ -106,6 +110,7 @@ class EncoderExtractor(BaseFeaturesExtractor):
         features_dim: int | None = None,
         normalized_image: bool = False,
         compile: bool = False,
+        encoder_lr_scale: float | None = None,
         **options: Any,
     ) -> None:
         _check_box(observation_space, type(self).__name__)
@@ -133,6 +138,8 @@ class EncoderExtractor(BaseFeaturesExtractor):
         self.record = built.record
         self.compile = compile
         self._compiled = None  # made on first use, kept out of state_dict and pickles
+        if encoder_lr_scale is not None:  # read by the lr_scaled optimiser SB3 then builds
+            mark_lr_scale(self.backbone, encoder_lr_scale)
         built.warn_pretrained(type(self).__name__, stacklevel=5)
 
     @property

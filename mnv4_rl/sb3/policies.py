@@ -6,8 +6,11 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .._compat import renamed_keyword
 from ..encoders import resolve_options
+from ..lr_scale import check_lr_scale, lr_scaled
 from ..registry import get_encoder, list_encoders
 from .augmented import AugmentedNatureCNN
 from .extractors import EncoderExtractor, MobileNetV4CombinedExtractor, MobileNetV4Extractor
@@ -42,7 +45,9 @@ _ALIASES = {"qr-dqn": "qrdqn", "qr_dqn": "qrdqn"}
 _RESOLVED = set(inspect.signature(resolve_options).parameters) - {
     "observation_space", "encoder", "features_dim", "scaled_by_framework", "model_kwargs",
 }  # fmt: skip
-_EXTRACTOR_OPTIONS = _RESOLVED | {"normalized_image", "compile", "image_keys"}
+_EXTRACTOR_OPTIONS = _RESOLVED | {"normalized_image", "compile", "image_keys", "encoder_lr_scale"}
+# SB3's on-policy algorithms give Adam eps=1e-5 only when the class is exactly Adam.
+_ADAM_EPS = {"ppo": 1e-5, "a2c": 1e-5}
 
 
 def sb3_encoders() -> tuple[str, ...]:
@@ -99,9 +104,11 @@ def encoder_policy_kwargs(
             256); ``cnn_output_dim`` per image key for Dict spaces.
         dict_observations: use :class:`~mnv4_rl.sb3.MobileNetV4CombinedExtractor` (Dict spaces).
         **overrides: extractor options (``norm``, ``layout``, ``augment``, ``pad``,
-            ``frame_channels``, ``drop_path_rate``...) go to ``features_extractor_kwargs``;
-            anything else (``net_arch``, ``ortho_init``, ``optimizer_kwargs``...) is a policy
-            keyword.
+            ``frame_channels``, ``drop_path_rate``, ``encoder_lr_scale``...) go to
+            ``features_extractor_kwargs``; anything else (``net_arch``, ``ortho_init``,
+            ``optimizer_kwargs``...) is a policy keyword. ``encoder_lr_scale=0.1`` fine-tunes the
+            backbone at a tenth of the learning rate for the whole run, whatever SB3's schedule
+            writes into the optimiser (:mod:`mnv4_rl.lr_scale`).
 
     Raises:
         ValueError: an unknown encoder or algo (the message lists the known ones), or pretrained
@@ -134,6 +141,8 @@ def encoder_policy_kwargs(
     if pretrained and not entry.weights:
         entry.checkpoint()  # raises: no weights for this encoder
     extractor_kwargs = {"encoder": encoder, "pretrained": pretrained, **extractor_kwargs}
+    if extractor_kwargs.get("encoder_lr_scale") is not None:
+        _scale_encoder_lr(key, extractor_kwargs["encoder_lr_scale"], overrides)
     width = features_dim or entry.features_dim
     if dict_observations:
         extractor_class: type = MobileNetV4CombinedExtractor
@@ -147,6 +156,19 @@ def encoder_policy_kwargs(
         **ALGO_HEADS[key],
         **overrides,
     }
+
+
+def _scale_encoder_lr(algo: str, scale: float, overrides: dict[str, Any]) -> None:
+    """The policy keywords for an ``encoder_lr_scale``: the optimiser class made
+    :func:`~mnv4_rl.lr_scale.lr_scaled`, with the options SB3 would have given plain Adam."""
+    check_lr_scale(scale)
+    base = overrides.get("optimizer_class", torch.optim.Adam)
+    if base is torch.optim.Adam and algo in _ADAM_EPS:
+        overrides["optimizer_kwargs"] = {
+            "eps": _ADAM_EPS[algo],
+            **overrides.get("optimizer_kwargs", {}),
+        }
+    overrides["optimizer_class"] = lr_scaled(base)
 
 
 def _nature_cnn() -> type:
