@@ -87,8 +87,12 @@ def test_grid_order_and_encoder_specs(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     carracing = GRIDS["carracing"]
     assert carracing[1] == [
-        "nature", "impala", "nano", "nano@pretrained=true", "frozen:nano@pretrained=true",
+        "nature", "impala", "nano", "nano@pretrained=true,encoder_lr_scale=0.1",
+        "frozen:nano@pretrained=true",
     ] and carracing[2] == [0, 1, 2]  # fmt: skip
+    assert RunSpec("ppo", "CarRacing-v3", carracing[1][3], 0).name == (
+        "ppo_CarRacing-v3_nano+pretrained+encoder_lr_scale-0.1_s0"
+    )
     with pytest.raises(UsageError, match="needs pretrained weights"):
         parse_encoder_spec("frozen:nano")
     with pytest.raises(UsageError, match="is not key=value"):
