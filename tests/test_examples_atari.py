@@ -110,7 +110,7 @@ def test_ppo_example_trains_checkpoints_evaluates_and_reports_throughput(tmp_pat
     assert "throughput:" in out and "agent steps/s" in out
     # The saved model loads (custom extractor by reference) and acts.
     model = PPO.load(run / "final_model", device="cpu")
-    assert type(model.policy.features_extractor).__name__ == "MobileNetV4Extractor"
+    assert type(model.policy.features_extractor).__name__ == "EncoderExtractor"
     action, _ = model.predict(np.zeros((4, 84, 84), np.uint8))
     assert 0 <= int(action) < 4
 
