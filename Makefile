@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The variant table, then a short throughput comparison (NatureCNN, nano, nano_rl, small on Pong; a few
-# minutes on 2 CPU cores). The full-size run for the README is in its Results section.
+# The variant table, then a short throughput comparison (NatureCNN, nano, nano_rl, small on Pong, 3
+# interleaved rounds). Measured once: 81 minutes on 2 CPU cores shared with other jobs (load
+# average 2 to 15, mean 8.7); its last line says whether the machine was quiet enough for the
+# ratios to mean anything. The full-size run for the README is in its Results section.
 demo: $(STAMP)
 	$(PY) -m mnv4_rl.demo
 	$(PY) -m mnv4_lab.bench --encoders nano nano_rl small --env Pong --repeats 3 \
