@@ -33,7 +33,7 @@ from .frames import (
     resolve_value_range,
 )
 from .registry import EncoderEntry, input_stats, list_encoders, resolve_encoder, resolve_weights
-from .weights import LoadSummary, PretrainedConfig, load_timm_weights
+from .weights import IMAGENET_STD, LoadSummary, PretrainedConfig, load_timm_weights
 
 __all__ = [
     "ENCODERS",
@@ -95,6 +95,7 @@ class EncoderOptions:
         notes: what was decided on the user's behalf, in words.
         load_weights: whether the pretrained weights are read (``False`` when a saved model's
             weights replace them).
+        stem_std: the checkpoint's per-colour std, which the grey-frame stem rule weighs with.
     """
 
     encoder: str
@@ -113,6 +114,7 @@ class EncoderOptions:
     load_summary: LoadSummary | None = None
     notes: tuple[str, ...] = ()
     load_weights: bool = True
+    stem_std: tuple[float, ...] = IMAGENET_STD
 
     @property
     def entry(self) -> EncoderEntry:
@@ -235,8 +237,9 @@ def resolve_options(
     source, weights, note = resolve_weights(entry, tag, pretrained)
     notes = [n for n in (frames.guessed, note) if n]
 
-    input_norm = weights is not None if input_norm is None else bool(input_norm)
-    if input_norm and mean is None:
+    given = source is not None
+    input_norm = given if input_norm is None else bool(input_norm)
+    if mean is None:
         mean, std = (weights.mean, weights.std) if weights else input_stats(encoder)
     return EncoderOptions(
         encoder=entry.name,
@@ -245,10 +248,11 @@ def resolve_options(
         scaling=scaling,
         pretrained=source,
         weights=weights,
-        norm=norm or entry.default_norm(weights is not None),
+        norm=norm or entry.default_norm(given),
         input_norm=input_norm,
         mean=tuple(mean) if input_norm else None,
         std=tuple(std) if input_norm else None,
+        stem_std=tuple(std),
         augment=None if augment in (None, "none") else augment,
         pad=pad,
         model_kwargs=tuple(sorted(model_kwargs.items())),
@@ -275,7 +279,7 @@ def _build_backbone(options: EncoderOptions) -> tuple[nn.Module, LoadSummary | N
         options.pretrained,
         verbose=False,
         frame_channels=frames.frame_channels if frames.frame_channels in (1, 3) else None,
-        std=options.weights.std,
+        std=options.stem_std,
     )
     summary.notes[:0] = list(options.notes)
     return backbone, summary

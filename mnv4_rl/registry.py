@@ -235,10 +235,11 @@ def resolve_weights(
     - a weight tag of the entry (``"e3600_r256_in1k"``) or one of its hub ids: that checkpoint,
       with its own statistics;
     - anything else (a file, another hub id, a state dict): read as given; its statistics are
-      taken to be those of the tag's (or the default) checkpoint, and the note says so.
+      taken to be those of the tag's (or the default) checkpoint, ImageNet's for an entry
+      without published weights, and the note says so (the config is ``None`` then).
 
     Raises:
-        ValueError: the entry has no weights.
+        ValueError: ``True`` for an entry without published weights.
     """
     if pretrained is None or pretrained is False:
         return None, None, ""
@@ -250,6 +251,15 @@ def resolve_weights(
         for cfg in entry.weights:
             if text in (cfg.tag, cfg.hub_id, cfg.hub_id.removeprefix("timm/")):
                 return cfg.hub_id, cfg, ""
+    if not entry.weights:  # an own checkpoint of an encoder without published weights
+        return (
+            pretrained,
+            None,
+            (
+                "input statistics: ImageNet's assumed for this checkpoint (pass mean= and std= if it "
+                "was trained with others)"
+            ),
+        )
     cfg = entry.checkpoint(tag)
     note = (
         f"input statistics: mean {cfg.mean}, std {cfg.std} of {cfg.hub_id} assumed for this "

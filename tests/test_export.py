@@ -25,7 +25,7 @@ from stable_baselines3.common.env_util import make_atari_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
 from mnv4_rl import create_model, list_models
-from mnv4_rl.export import export_policy
+from mnv4_rl.export import OPTIONS_KEY, export_policy, read_metadata
 from mnv4_rl.export.cli import main as export_main
 from mnv4_rl.rllib import mnv4_module_spec
 from mnv4_rl.sb3 import encoder_policy_kwargs, mnv4_policy_kwargs
@@ -380,3 +380,20 @@ def test_programs_are_chosen_by_type_not_by_attributes(tmp_path) -> None:
 
     with pytest.raises(TypeError, match="cannot export a LooksLikeSB3"):
         export_policy(LooksLikeSB3(), tmp_path / "p.onnx")
+
+
+def test_exported_files_record_the_encoder_options(tmp_path) -> None:
+    """The options an encoder was built with travel into the exported file's metadata."""
+    import json
+
+    kwargs = encoder_policy_kwargs("nano", "ppo", features_dim=16, augment="shift")
+    model = PPO("CnnPolicy", colour_vec_env("chw"), n_steps=16, batch_size=16, policy_kwargs=kwargs)
+    for suffix in (".onnx", ".pt", ".pt2"):
+        path = export_policy(model, tmp_path / f"policy{suffix}")
+        (record,) = json.loads(read_metadata(path)[OPTIONS_KEY])
+        assert (record["encoder"], record["augment"], record["features_dim"]) == (
+            "conv_small_050", "shift", 16,
+        ), suffix  # fmt: skip
+    assert torch.jit.load(str(tmp_path / "policy.pt"))(torch.zeros(1, 6, 48, 48))[0].shape == (1,)
+    nature = PPO("CnnPolicy", colour_vec_env("chw"), n_steps=16, batch_size=16)
+    assert read_metadata(export_policy(nature, tmp_path / "nature.onnx")) == {}

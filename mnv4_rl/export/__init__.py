@@ -15,13 +15,14 @@ formats are one table (:data:`FORMATS`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .formats import FORMATS, Format, check_file, format_for, write
+from .formats import FORMATS, Format, check_file, format_for, read_metadata, write
 from .programs import (
     Adapter,
     ProgramOptions,
@@ -34,6 +35,7 @@ from .programs import (
 
 __all__ = [
     "FORMATS",
+    "OPTIONS_KEY",
     "Adapter",
     "Format",
     "ProgramOptions",
@@ -42,6 +44,7 @@ __all__ = [
     "fuse_backbones",
     "load_source",
     "policy_program",
+    "read_metadata",
     "register_adapter",
 ]
 
@@ -152,7 +155,7 @@ def export_policy(
         from ..frozen import frozen_program
 
         program, example = frozen_program(frozen_encoder, program, example)
-    write(program, example, path, list(program.output_names))
+    write(program, example, path, list(program.output_names), _encoder_metadata(program))
     if check:
         check_file(path, program, _sample_like(example))
     return path
@@ -165,3 +168,18 @@ def _sample_like(example: torch.Tensor) -> torch.Tensor:
     if example.dtype == torch.uint8:
         return torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
     return torch.rand(shape, generator=generator, dtype=example.dtype)
+
+
+#: The metadata key under which exported files keep their encoders' options.
+OPTIONS_KEY = "mnv4_rl.encoder_options"
+
+
+def _encoder_metadata(program: nn.Module) -> dict[str, str]:
+    """The options of every encoder inside ``program`` (:meth:`EncoderOptions.record`), as JSON
+    under :data:`OPTIONS_KEY`; nothing for programs without one (NatureCNN, a classifier)."""
+    from ..encoders import OptionsRecord
+
+    records = [
+        m.encoder_options.record() for m in program.modules() if isinstance(m, OptionsRecord)
+    ]
+    return {OPTIONS_KEY: json.dumps(records)} if records else {}

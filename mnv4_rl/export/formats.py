@@ -4,7 +4,9 @@ the runner that checks a written file gives the outputs of the program it came f
 from __future__ import annotations
 
 import copy
+import json
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from .._extras import require
 from ..models.mobilenetv4 import MobileNetV4
 from .onnx_norms import with_onnx_group_norms
 
-__all__ = ["FORMATS", "Format", "check_file", "format_for", "write"]
+__all__ = ["FORMATS", "Format", "check_file", "format_for", "read_metadata", "write"]
 
 BATCH_LIMIT = 4096  # largest batch a .pt2 / .pte program accepts (torch.export needs a bound)
 
@@ -32,12 +34,15 @@ class Format:
         write: ``write(program, example, path, output_names)`` writes the file.
         run: ``run(path, observations)`` runs the written file with its own runtime and returns
             its outputs as numpy arrays (the check after writing).
+        tag: ``tag(path, metadata)`` adds string metadata to the written file, and
+            ``tag(path, None)`` reads it back; ``None`` where the format keeps none.
     """
 
     suffix: str
     description: str
     write: Callable[[nn.Module, torch.Tensor, Path, list[str]], None]
     run: Callable[[Path, torch.Tensor], list[np.ndarray]]
+    tag: Callable[[Path, dict[str, str] | None], dict[str, str]] | None = None
 
 
 def _numpy(outputs: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> list[np.ndarray]:
@@ -66,6 +71,28 @@ def _run_onnx(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {"obs": obs.numpy()})
+
+
+def _tag_onnx(path: Path, metadata: dict[str, str] | None) -> dict[str, str]:
+    import onnx
+
+    model = onnx.load(str(path))
+    if metadata is not None:
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(path))
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def _zip_tag(path: Path, metadata: dict[str, str] | None) -> dict[str, str]:
+    """TorchScript and ``torch.export`` files are zip archives: metadata goes in as an entry."""
+    name = "extra/mnv4_rl_metadata.json"
+    if metadata is not None:
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(f"{archive.namelist()[0].split('/')[0]}/{name}", json.dumps(metadata))
+    with zipfile.ZipFile(path) as archive:
+        found = [n for n in archive.namelist() if n.endswith(name)]
+        return json.loads(archive.read(found[0])) if found else {}
 
 
 def _write_torchscript(
@@ -129,9 +156,11 @@ def _run_pte(path: Path, obs: torch.Tensor) -> list[np.ndarray]:
 FORMATS: dict[str, Format] = {
     f.suffix: f
     for f in (
-        Format(".onnx", "ONNX, opset 17", _write_onnx, _run_onnx),
-        Format(".pt", "TorchScript, traced and frozen", _write_torchscript, _run_torchscript),
-        Format(".pt2", "torch.export", _write_pt2, _run_pt2),
+        Format(".onnx", "ONNX, opset 17", _write_onnx, _run_onnx, _tag_onnx),
+        Format(
+            ".pt", "TorchScript, traced and frozen", _write_torchscript, _run_torchscript, _zip_tag
+        ),
+        Format(".pt2", "torch.export", _write_pt2, _run_pt2, _zip_tag),
         Format(".pte", "ExecuTorch with XNNPACK", _write_pte, _run_pte),
     )
 }
@@ -152,7 +181,13 @@ def format_for(path: Path) -> Format:
     return found
 
 
-def write(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[str]) -> None:
+def write(
+    program: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    outputs: list[str],
+    metadata: dict[str, str] | None = None,
+) -> None:
     """Write ``program`` to ``path`` in the format of its suffix (:data:`FORMATS`).
 
     Args:
@@ -160,6 +195,9 @@ def write(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[s
         example: an example input batch.
         path: the file to write; its folder is created.
         outputs: the names of the program's outputs.
+        metadata: strings to keep in the file where the format has room for them (ONNX
+            ``metadata_props``; an entry of TorchScript's and ``torch.export``'s archives); read
+            them back with :func:`read_metadata`.
 
     Raises:
         ValueError: an unknown suffix.
@@ -172,6 +210,15 @@ def write(program: nn.Module, example: torch.Tensor, path: Path, outputs: list[s
         # exported program keeps the shapes it was traced with (the batch axis stays dynamic).
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         fmt.write(program, example, path, outputs)
+    if metadata and fmt.tag is not None:
+        fmt.tag(path, metadata)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata :func:`write` kept in an exported file (``{}`` for formats without room)."""
+    path = Path(path)
+    fmt = format_for(path)
+    return fmt.tag(path, None) if fmt.tag is not None else {}
 
 
 def check_file(path: Path, program: nn.Module, observations: torch.Tensor) -> float:

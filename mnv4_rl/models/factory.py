@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..weights import LoadSummary, PretrainedConfig, load_timm_weights
+from ..weights import IMAGENET_STD, LoadSummary, PretrainedConfig, load_timm_weights
 from .mobilenetv4 import MobileNetV4
 from .specs import RL_VARIANTS, VARIANTS, ModelSpec, SESpec, fib, mqa, uib
 
@@ -112,8 +112,9 @@ def load_pretrained(
     if variant == "custom":
         raise ValueError("'custom' models have no timm weights; pass pretrained=None")
     source, cfg, _ = resolve_weights(get_encoder(variant), tag, pretrained)
+    std = cfg.std if cfg else IMAGENET_STD
     model.pretrained_summary = load_timm_weights(
-        model, source, verbose=False, frame_channels=frame_channels, std=cfg.std
+        model, source, verbose=False, frame_channels=frame_channels, std=std
     )
     return model.pretrained_summary
 
