@@ -4,6 +4,7 @@ every bad input's error."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -236,13 +237,19 @@ def test_saved_wrapper_reloads_in_a_fresh_process_without_the_checkpoint(
         venv = VecFrozenEncoder.load({str(saved)!r}, DummyVecEnv([ColourEnv]))
         assert venv.n_stack == 2 and venv.encoder.layer == "blocks.3"
         got = venv.encode(np.load({str(tmp_path / "frames.npy")!r}))
-        np.testing.assert_array_equal(got, np.load({str(tmp_path / "expected.npy")!r}))
+        expected = np.load({str(tmp_path / "expected.npy")!r})
+        # Same weights, another process: equal up to float rounding of its thread schedule.
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
         assert venv.reset().shape == (1, 2 * venv.features_dim)
         print("ok")
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
     # The gymnasium wrapper reads the same file, n_stack included.
