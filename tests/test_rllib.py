@@ -183,7 +183,7 @@ def test_pretrained_weights_survive_module_construction(tmp_path: Path) -> None:
     for key, value in got.items():
         if key in expected and not key.endswith("num_batches_tracked"):
             torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=key)
-    assert module.encoder.norm == "frozen" and module.encoder.input_norm
+    assert module.encoder.options.norm == "frozen" and module.encoder.options.input_norm
     # The same encoder the SB3 extractor builds from the same space and checkpoint.
     sb3 = MobileNetV4Extractor(space, "nano", 512, pretrained=path)
     frame = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
