@@ -26,9 +26,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The variant table, then a short throughput comparison (NatureCNN, nano, nano_rl, small on Pong, 3
-# interleaved rounds). Measured once: 81 minutes on 2 CPU cores shared with other jobs (load
-# average 2 to 15, mean 8.7); its last line says whether the machine was quiet enough for the
-# ratios to mean anything. The full-size run for the README is in its Results section.
+# interleaved rounds): 10 minutes on a quiet 2-core Intel Xeon, 81 minutes on the same machine
+# shared with other jobs (load average 2 to 15); its last line says whether the ratios were steady
+# enough to mean anything. The full-size run is in docs/results.md.
 demo: $(STAMP)
 	$(PY) -m mnv4_rl.demo
 	$(PY) -m mnv4_lab.bench --encoders nano nano_rl small --env Pong --repeats 3 \

@@ -93,6 +93,14 @@ def test_dispersion_and_verdict_on_known_numbers() -> None:
     assert judged.worst[:2] == ("nano", "fwd_samples_per_s")
     assert judged.worst[2] == pytest.approx((40 / 75) / (45 / 598))
     assert "nature's own fwd samples/s 8.19x" in judged.text
+    # make demo's DQN rates on a quiet machine (this session): NatureCNN steady, nano_rl's short
+    # 300-step measurement not; the verdict says which, instead of blaming the machine.
+    short = {
+        "nature": {"dqn_steps_per_s": [54.0, 54.8, 51.9]},
+        "nano_rl": {"dqn_steps_per_s": [8.4, 21.2, 24.5]},
+    }
+    judged = verdict(short, "nature")
+    assert judged.steady is False and judged.text.startswith("RATIOS NOT STEADY")
     assert verdict(busy, "nature", max_spread=10.0).steady is True
     one_round = {"nature": {"fwd_samples_per_s": [75.0]}, "nano": {"fwd_samples_per_s": [40.0]}}
     assert verdict(one_round, "nature").steady is None
