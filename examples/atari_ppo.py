@@ -18,16 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 import torch
-from gymnasium import spaces
 from stable_baselines3 import PPO
 
 import mnv4_lab
-from mnv4_lab.atari import ENCODERS, FRAME_STACK, make_atari_envs
+from mnv4_lab.atari import ENCODERS, make_atari_envs, read_weights_first
 from mnv4_lab.runs import evaluate, prepare_run, train, write_result
 from mnv4_rl.sb3 import encoder_policy_kwargs
-from mnv4_rl.weights import CheckpointError, WeightsNotFoundError
 from mnv4_rl.zoo import ATARI, schedule_start
 
 ZOO = ATARI["ppo"]
@@ -78,16 +75,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-tensorboard", action="store_true", help="no tb/ logs")
     p.add_argument("--no-progress-bar", action="store_true")
     return p.parse_args(argv)
-
-
-def read_weights_first(policy_kwargs: dict) -> None:
-    """Build the encoder once, reading its pretrained weights, before the run folder exists: a
-    missing file or an unreachable hub checkpoint fails here and leaves nothing behind."""
-    obs = spaces.Box(0, 255, (FRAME_STACK, 84, 84), np.uint8)  # what SB3 hands the policy
-    try:
-        policy_kwargs["features_extractor_class"](obs, **policy_kwargs["features_extractor_kwargs"])
-    except (WeightsNotFoundError, CheckpointError) as error:  # one line, as for a bad --env
-        raise mnv4_lab.UsageError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> dict:

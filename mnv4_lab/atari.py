@@ -14,11 +14,14 @@ import warnings
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_atari_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
 from mnv4_rl.sb3 import SB3_ENCODERS
+from mnv4_rl.weights import CheckpointError, WeightsNotFoundError
 
 from .errors import UsageError
 
@@ -158,3 +161,13 @@ class ThroughputCallback(BaseCallback):
     def steps_per_second(self) -> float:
         """Measured agent steps per second (0.0 if nothing was measured)."""
         return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def read_weights_first(policy_kwargs: dict) -> None:
+    """Build the encoder once, reading its pretrained weights, before the run folder exists: a
+    missing file or an unreachable hub checkpoint fails here and leaves nothing behind."""
+    obs = spaces.Box(0, 255, (FRAME_STACK, 84, 84), np.uint8)  # what SB3 hands the policy
+    try:
+        policy_kwargs["features_extractor_class"](obs, **policy_kwargs["features_extractor_kwargs"])
+    except (WeightsNotFoundError, CheckpointError) as error:  # one line, as for a bad --env
+        raise UsageError(str(error)) from None
