@@ -335,16 +335,18 @@ def test_carracing_run_by_hand_with_pretrained_nano_and_appearance(tmp_path: Pat
 def _study(runs: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "mnv4_lab.study", "run", "--games", "Breakout",
-        "--encoders", "nature", "--seeds", "0", "1", "--timesteps", "384",
+        "--encoders", "nature", "--seeds", "0", "1", "2", "--timesteps", "384",
         "--checkpoint-freq", "128", "--runs", str(runs), "--num-cpus", "1",
         "--set", "n_envs=2", "--set", "n_steps=64", "--set", "batch_size=64",
         "--set", "n_epochs=1", "--set", "eval_episodes=0", *extra,
     ]  # fmt: skip
 
 
+@pytest.mark.xdist_group("ray")
 def test_tune_study_stops_and_restores(tmp_path: Path) -> None:
     """A real local Ray: seed 0 finishes, seed 1 is stopped (Ctrl-C) after its first
-    checkpoint; the same command restores the study: seed 0 is skipped, seed 1 continues."""
+    checkpoint while seed 2 waits; the same command restores the study: seed 0 is skipped, seed 1
+    continues, seed 2 starts."""
     runs = tmp_path / "runs"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(_study(runs), env=env, start_new_session=True,
@@ -361,7 +363,9 @@ def test_tune_study_stops_and_restores(tmp_path: Path) -> None:
         else:
             pytest.fail(f"no checkpoint of seed 1: {first.communicate(timeout=5)[0][-3000:]}")
         first.send_signal(signal.SIGINT)
-        first.communicate(timeout=60)
+        stopped = first.communicate(timeout=60)[0]
+        assert "not started: ppo_Breakout_nature_s2" in stopped, stopped[-3000:]
+        assert "Traceback" not in stopped, stopped[-3000:]
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
@@ -378,4 +382,5 @@ def test_tune_study_stops_and_restores(tmp_path: Path) -> None:
     assert result["timesteps"] == 384 and result["train_seconds"] > resume[0]["train_seconds"]
     episodes = read_episodes(seed1)
     assert (episodes[:, 3] <= 384).all() and (np.diff(episodes[:, 3]) >= 0).all()
+    assert (runs / "ppo_Breakout_nature_s2" / "eval.json").is_file()
     assert not list(runs.glob("ppo_*/checkpoints"))  # checkpoints live in Tune's storage only

@@ -73,7 +73,7 @@ def run_study(
         verbose: Tune's verbosity (0 silent, 1 status, 2 trial results).
 
     Returns:
-        ``{run name: "trained" | "failed: <error>" | "not finished"}``.
+        ``{run name: "trained" | "failed: <error>" | "not finished" | "not started"}``.
     """
     try:
         import ray
@@ -140,8 +140,11 @@ def run_study(
             ),
         )
     results = tuner.fit()
-    outcome = {}
+    # Trials that never started after a stop (Ctrl-C) come back without a config.
+    outcome = {spec.name: "not started" for spec in runs}
     for result in results:
+        if not result.config:
+            continue
         spec = RunSpec(**result.config["run"])
         if result.error is not None:
             outcome[spec.name] = f"failed: {str(result.error).splitlines()[0]}"
