@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 	tar -xzf $(VENV)/sb3-sdist/stable_baselines3-*.tar.gz -C $(VENV)/sb3-sdist --wildcards '*/tests/test_cnn.py'
 	touch $(STAMP)
 
+# One pytest worker per core (pytest-xdist; tests use one torch thread each). Tests that start a Ray
+# share one worker (xdist_group "ray"); the slowest 25 are listed at the end.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=25
 
 # The variant table, then a short throughput comparison (NatureCNN, nano, nano_rl, small on Pong, 3
 # interleaved rounds): 10 minutes on a quiet 2-core Intel Xeon, 81 minutes on the same machine

@@ -506,6 +506,7 @@ def test_rllib_module_shifts_in_forward_train_only():
     assert not any(isinstance(m, Augmentation) for m in module._target_encoder.modules())
 
 
+@pytest.mark.xdist_group("ray")
 def test_rllib_ppo_learner_shifts_env_runner_does_not():
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig

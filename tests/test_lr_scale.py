@@ -178,6 +178,7 @@ def test_bad_scales_and_policies_without_an_encoder_are_named() -> None:
     assert issubclass(other, torch.optim.Adagrad) and lr_scaled(torch.optim.Adagrad) is other
 
 
+@pytest.mark.xdist_group("ray")
 def test_rllib_ppo_learner_holds_the_scale_through_its_lr_schedule(checkpoint, adam_lrs) -> None:
     """A tiny PPO on a local Ray (local learner and env runner: the recording sees its steps)."""
     import ray

@@ -27,6 +27,8 @@ from mnv4_rl.rllib import MobileNetV4RLModule, mnv4_module_spec
 from mnv4_rl.sb3 import MobileNetV4Extractor
 from mnv4_rl.weights import convert_timm_state_dict
 
+# One xdist worker runs every test that starts a Ray (`make test` runs pytest -n auto).
+pytestmark = pytest.mark.xdist_group("ray")
 TESTS = str(Path(__file__).parent)
 SMALL = {"features_dim": 32}
 
